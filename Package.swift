@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Messenger",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "FCGIApp", targets: ["FCGIApp"]),
+        .executable(name: "WSRelay", targets: ["WSRelay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+
+        // Models, JSON, tokens, configuration and the notification wire format,
+        // shared by both processes.
+        .target(
+            name: "Domain",
+            dependencies: ["COpenSSL"]
+        ),
+        // SQLite: connections, statements, migrations and the queries of the messenger.
+        .target(
+            name: "Storage",
+            dependencies: ["CSQLite", "Domain"]
+        ),
+        // The REST API behind nginx's fastcgi_pass.
+        .executableTarget(
+            name: "FCGIApp",
+            dependencies: [
+                "CFastCGI", "Domain", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The WebSocket relay behind nginx's /ws.
+        .executableTarget(
+            name: "WSRelay",
+            dependencies: [
+                "Domain", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "FCGIAppTests", dependencies: ["FCGIApp"]),
+        .testTarget(
+            name: "WSRelayTests",
+            dependencies: [
+                "WSRelay",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,98 @@
+/// Who a valid token speaks for.
+public struct TokenClaims: Sendable, Equatable {
+    public let userID: Int64
+    public let username: String
+    public let issuedAt: Int64
+    public let expiresAt: Int64
+
+    public init(userID: Int64, username: String, issuedAt: Int64, expiresAt: Int64) {
+        self.userID = userID
+        self.username = username
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Why a token was refused. The text is safe to show to the client.
+public struct TokenError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+
+    public static let malformed = TokenError(reason: "malformed token")
+    public static let wrongAlgorithm = TokenError(reason: "token algorithm must be HS256")
+    public static let badSignature = TokenError(reason: "invalid token signature")
+    public static let expired = TokenError(reason: "token expired")
+    public static let badClaims = TokenError(reason: "token claims are missing or invalid")
+}
+
+/// Issues and verifies HS256 JSON Web Tokens.
+///
+/// The algorithm is pinned: a token is always checked with HMAC-SHA256 and our key, and one
+/// whose header names anything else (`none`, `RS256`, …) is refused before any other check.
+/// One implementation serves FCGIApp and WSRelay, so both accept exactly the same tokens.
+public struct TokenService: Sendable {
+    public static let defaultLifetime: Int64 = 24 * 60 * 60
+
+    private let key: [UInt8]
+    public let lifetime: Int64
+
+    public init(secret: [UInt8], lifetime: Int64 = TokenService.defaultLifetime) {
+        precondition(!secret.isEmpty, "a JWT secret must not be empty")
+        self.key = secret
+        self.lifetime = lifetime
+    }
+
+    private static let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+
+    public func issue(userID: Int64, username: String, now: Int64) -> String {
+        var payload = JSONWriter()
+        payload.object { json in
+            json.field("sub", String(userID))
+            json.field("user_id", userID)
+            json.field("username", username)
+            json.field("iat", now)
+            json.field("exp", now + lifetime)
+        }
+        let signingInput = Self.header + "." + Base64URL.encode(payload.bytes)
+        return signingInput + "." + Base64URL.encode(signature(for: signingInput))
+    }
+
+    public func signature(for signingInput: String) -> [UInt8] {
+        HMACSHA256.authenticate(signingInput.utf8, key: key)
+    }
+
+    public func verify(_ token: some StringProtocol, now: Int64) throws(TokenError) -> TokenClaims {
+        guard token.utf8.count <= 4096 else { throw .malformed }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              let headerBytes = Base64URL.decode(Substring(parts[0])),
+              let payloadBytes = Base64URL.decode(Substring(parts[1])),
+              let signature = Base64URL.decode(Substring(parts[2])),
+              let header = try? JSONFields(parsing: headerBytes)
+        else { throw .malformed }
+
+        guard (try? header.optionalString("alg")) == "HS256" else { throw .wrongAlgorithm }
+        let signingInput = String(parts[0]) + "." + String(parts[1])
+        guard HMACSHA256.constantTimeEquals(self.signature(for: signingInput), signature) else {
+            throw .badSignature
+        }
+
+        guard let payload = try? JSONFields(parsing: payloadBytes),
+              let userID = try? payload.id("user_id"),
+              let username = try? payload.string("username"),
+              let expiresAt = try? payload.int("exp")
+        else { throw .badClaims }
+        if let subject = try? payload.optionalString("sub"), subject != String(userID) { throw .badClaims }
+        guard now < expiresAt else { throw .expired }
+        let issuedAt = (try? payload.optionalInt("iat")) ?? nil
+        return TokenClaims(userID: userID, username: username, issuedAt: issuedAt ?? 0, expiresAt: expiresAt)
+    }
+
+    /// The token in an `Authorization: Bearer <token>` header value, if it has that form.
+    public static func bearerToken(fromAuthorization value: some StringProtocol) -> Substring? {
+        let trimmed = value.drop(while: { $0 == " " })
+        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = trimmed.dropFirst(7).drop(while: { $0 == " " })
+        return token.isEmpty ? nil : Substring(token)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// Everything both processes read from the environment, resolved once at start-up and passed
+/// down; nothing reads the environment after that.
+///
+/// Each field documents its variable and default. `.env` in the working directory fills in
+/// variables the real environment does not set.
+public struct Configuration: Sendable {
+    /// `PORT` (3000): where nginx listens. Only the scripts use it; the processes listen on
+    /// Unix sockets.
+    public var port: Int
+    /// `DATA_DIR` (`./var`): database, uploads, sockets, logs. Always absolute here.
+    public var dataDirectory: String
+    /// `DATABASE_URL` (`sqlite:$DATA_DIR/messenger.db`), in the seed's `sqlite:path` form.
+    public var databasePath: String
+    /// `JWT_SECRET`; if unset, a random secret generated once into `$DATA_DIR/jwt_secret`
+    /// (mode 0600). There is no built-in default.
+    public var jwtSecret: [UInt8]
+    /// `TOKEN_TTL_SECONDS` (86400): how long an issued token is valid.
+    public var tokenLifetime: Int64
+    /// `FCGI_WORKERS` (number of cores, at least 2): FastCGI worker threads, each with its
+    /// own database connection.
+    public var fcgiWorkers: Int
+    /// `UPLOAD_MAX_BYTES` (50 MiB): the largest accepted upload body.
+    public var uploadMaxBytes: Int64
+    /// `MIGRATIONS_DIR` (`./migrations`): the numbered `.sql` files.
+    public var migrationsDirectory: String
+    /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
+    public var logLevel: String
+
+    public var runDirectory: String { dataDirectory + "/run" }
+    public var uploadsDirectory: String { dataDirectory + "/uploads" }
+    /// FCGIApp's FastCGI socket; nginx's `fastcgi_pass` points here.
+    public var fastCGISocketPath: String { runDirectory + "/fcgi.sock" }
+    /// WSRelay's HTTP/WebSocket socket; nginx's `/ws` proxies here.
+    public var relaySocketPath: String { runDirectory + "/relay.sock" }
+    /// WSRelay's datagram socket for notifications from FCGIApp.
+    public var notifySocketPath: String { runDirectory + "/notify.sock" }
+
+    /// Reads the process environment and `./.env`.
+    public static func load() throws -> Configuration {
+        var environment = DotEnv.load(path: FileManager.default.currentDirectoryPath + "/.env")
+        environment.merge(ProcessInfo.processInfo.environment) { _, real in real }
+        return try Configuration(environment: environment)
+    }
+
+    public init(environment: [String: String]) throws {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+        func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+            guard let raw = value(name) else { return fallback }
+            guard let number = Int64(raw), range.contains(number) else {
+                throw ConfigurationError("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got \(raw)")
+            }
+            return number
+        }
+
+        port = Int(try integer("PORT", default: 3000, range: 1...65535))
+        dataDirectory = Self.absolute(value("DATA_DIR") ?? "./var")
+        if let url = value("DATABASE_URL") {
+            guard let path = Self.sqlitePath(fromURL: url) else {
+                throw ConfigurationError("DATABASE_URL must look like sqlite:path/to/file.db, got \(url)")
+            }
+            databasePath = Self.absolute(path)
+        } else {
+            databasePath = dataDirectory + "/messenger.db"
+        }
+        tokenLifetime = try integer("TOKEN_TTL_SECONDS", default: TokenService.defaultLifetime, range: 60...31_536_000)
+        let cores = Int64(max(2, ProcessInfo.processInfo.activeProcessorCount))
+        fcgiWorkers = Int(try integer("FCGI_WORKERS", default: cores, range: 1...256))
+        uploadMaxBytes = try integer("UPLOAD_MAX_BYTES", default: 50 * 1024 * 1024, range: 1024...(4 << 30))
+        migrationsDirectory = Self.absolute(value("MIGRATIONS_DIR") ?? "./migrations")
+        logLevel = value("LOG_LEVEL") ?? "info"
+        if let secret = value("JWT_SECRET") {
+            guard secret.utf8.count >= 16 else {
+                throw ConfigurationError("JWT_SECRET must be at least 16 bytes long")
+            }
+            jwtSecret = Array(secret.utf8)
+        } else {
+            jwtSecret = try SecretFile.loadOrCreate(path: dataDirectory + "/jwt_secret")
+        }
+    }
+
+    /// `sqlite:path`, `sqlite://path` or `sqlite:///abs/path` → the file path.
+    static func sqlitePath(fromURL url: String) -> String? {
+        guard url.hasPrefix("sqlite:") else { return nil }
+        var path = Substring(url.dropFirst("sqlite:".count))
+        if path.hasPrefix("//") { path = path.dropFirst(2) }
+        if let query = path.firstIndex(of: "?") { path = path[..<query] }
+        return path.isEmpty ? nil : String(path)
+    }
+
+    static func absolute(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return url.standardizedFileURL.path
+    }
+}
+
+/// A configuration value that cannot be used; the message names the variable.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,43 @@
+/// A hint from FCGIApp to WSRelay that something connected users must see was committed.
+///
+/// Hints only: the relay reads the committed rows from the database, so a lost, late or
+/// repeated notification never loses or doubles anything (DESIGN, invariant 2).
+public enum RelayNotification: Sendable, Equatable {
+    /// New messages exist in `chatID`, up to at least `messageID`.
+    case message(chatID: Int64, messageID: Int64)
+    /// `chatID` was created or changed.
+    case chat(chatID: Int64)
+
+    /// The datagram: a small JSON object.
+    public var encoded: [UInt8] {
+        var writer = JSONWriter(capacity: 64)
+        writer.object { json in
+            switch self {
+            case .message(let chatID, let messageID):
+                json.field("type", "message")
+                json.field("chat_id", chatID)
+                json.field("message_id", messageID)
+            case .chat(let chatID):
+                json.field("type", "chat")
+                json.field("chat_id", chatID)
+            }
+        }
+        return writer.bytes
+    }
+
+    public init?(decoding bytes: some Collection<UInt8>) {
+        guard let fields = try? JSONFields(parsing: bytes),
+              let type = try? fields.string("type"),
+              let chatID = try? fields.id("chat_id")
+        else { return nil }
+        switch type {
+        case "message":
+            guard let messageID = try? fields.id("message_id") else { return nil }
+            self = .message(chatID: chatID, messageID: messageID)
+        case "chat":
+            self = .chat(chatID: chatID)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import CSQLite
+
+/// One SQLite connection, configured for two processes sharing one WAL database.
+///
+/// Not thread-safe: each FastCGI worker thread and each relay storage thread owns its own.
+public final class Connection {
+    /// How long a writer waits for another connection's write lock before `SQLITE_BUSY`.
+    public static let defaultBusyTimeoutMilliseconds: Int32 = 5_000
+
+    let handle: OpaquePointer
+    public let path: String
+    private var statements: [String: Statement] = [:]
+
+    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        guard code == SQLITE_OK, let handle else {
+            let error = StorageError(connection: handle, code: code)
+            sqlite3_close_v2(handle)
+            throw error
+        }
+        self.handle = handle
+        self.path = path
+        sqlite3_extended_result_codes(handle, 1)
+        // The busy timeout comes first: even `PRAGMA journal_mode` takes a lock, and two
+        // processes opening a fresh database at once otherwise fail with SQLITE_BUSY.
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode = WAL")
+        // NORMAL in WAL mode: a commit survives a crash or kill -9 of the process (the WAL is
+        // in the OS's page cache); only a power loss may undo the latest commits.
+        try execute("PRAGMA synchronous = NORMAL")
+        try execute("PRAGMA foreign_keys = ON")
+    }
+
+    deinit {
+        statements.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more SQL statements with no parameters (migrations, pragmas).
+    public func execute(_ sql: String) throws(StorageError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &message)
+        guard code == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
+            sqlite3_free(message)
+            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql)
+        }
+    }
+
+    /// A prepared statement for `sql`, compiled once per connection and reused.
+    public func statement(_ sql: String) throws(StorageError) -> Statement {
+        if let cached = statements[sql] { return cached }
+        let statement = try Statement(connection: self, sql: sql)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// The rowid of the last insert on this connection.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Rows changed by the last statement.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Runs `body` in a write transaction, `BEGIN IMMEDIATE`: the write lock is taken at the
+    /// start, where the busy timeout applies, instead of at the first write, where SQLite
+    /// would answer `SQLITE_BUSY` at once to avoid a deadlock.
+    public func write<T>(_ body: () throws -> T) throws -> T {
+        try transaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// Runs `body` in a read transaction, so that its queries see one snapshot.
+    public func read<T>(_ body: () throws -> T) throws -> T {
+        try transaction("BEGIN DEFERRED", body)
+    }
+
+    private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
+        try statement(begin).run()
+        do {
+            let result = try body()
+            try statement("COMMIT").run()
+            return result
+        } catch {
+            if sqlite3_get_autocommit(handle) == 0 {
+                try? statement("ROLLBACK").run()
+            }
+            throw error
+        }
+    }
+
+    /// Runs `body` inside a savepoint of the current transaction, rolled back alone if it
+    /// throws, so that one refused message of a group commit does not undo the others.
+    public func savepoint<T>(_ body: () throws -> T) throws -> T {
+        try statement("SAVEPOINT item").run()
+        do {
+            let result = try body()
+            try statement("RELEASE item").run()
+            return result
+        } catch {
+            try statement("ROLLBACK TO item").run()
+            try statement("RELEASE item").run()
+            throw error
+        }
+    }
+}
+
+@available(*, unavailable)
+extension Connection: Sendable {}
+
+@available(*, unavailable)
+extension Statement: Sendable {}

@@ -1,0 +1,117 @@
+import CSQLite
+
+/// A prepared statement. Owned by one `Connection` and, like it, used by one thread at a time.
+public final class Statement {
+    let handle: OpaquePointer
+    let sql: String
+    private unowned let connection: Connection
+
+    init(connection: Connection, sql: String) throws(StorageError) {
+        var handle: OpaquePointer?
+        let code = sqlite3_prepare_v3(connection.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, nil)
+        guard code == SQLITE_OK, let handle else {
+            throw StorageError(connection: connection.handle, code: code, sql: sql)
+        }
+        self.handle = handle
+        self.sql = sql
+        self.connection = connection
+    }
+
+    deinit {
+        sqlite3_finalize(handle)
+    }
+
+    /// Resets the statement and binds `values` to its parameters, in order.
+    @discardableResult
+    public func bind(_ values: [SQLValue]) throws(StorageError) -> Statement {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            switch value {
+            case .null: code = sqlite3_bind_null(handle, index)
+            case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
+            case .text(let text): code = sqlite3_bind_text(handle, index, text, -1, csqlite_transient())
+            }
+            guard code == SQLITE_OK else { throw error(code) }
+        }
+        return self
+    }
+
+    /// Advances to the next row; `false` when done.
+    public func step() throws(StorageError) -> Bool {
+        let code = sqlite3_step(handle)
+        switch code {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            sqlite3_reset(handle)
+            throw error(code)
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    public func run(_ values: [SQLValue] = []) throws(StorageError) {
+        try bind(values)
+        while try step() {}
+        sqlite3_reset(handle)
+    }
+
+    /// Runs a query and maps each row.
+    public func rows<T>(_ values: [SQLValue] = [], _ map: (Row) throws(StorageError) -> T) throws(StorageError) -> [T] {
+        try bind(values)
+        defer { sqlite3_reset(handle) }
+        var result: [T] = []
+        let row = Row(statement: self)
+        while try step() {
+            result.append(try map(row))
+        }
+        return result
+    }
+
+    /// Runs a query and maps its first row, if any.
+    public func first<T>(_ values: [SQLValue] = [], _ map: (Row) throws(StorageError) -> T) throws(StorageError) -> T? {
+        try bind(values)
+        defer { sqlite3_reset(handle) }
+        guard try step() else { return nil }
+        return try map(Row(statement: self))
+    }
+
+    private func error(_ code: Int32) -> StorageError {
+        StorageError(connection: connection.handle, code: code, sql: sql)
+    }
+}
+
+/// A value bound to a statement parameter.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case text(String)
+
+    public init(_ value: Int64?) { self = value.map(SQLValue.integer) ?? .null }
+    public init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
+}
+
+/// The current row of a statement; valid only inside the mapping closure.
+public struct Row {
+    let statement: Statement
+
+    public func int(_ column: Int32) -> Int64 {
+        sqlite3_column_int64(statement.handle, column)
+    }
+
+    public func optionalInt(_ column: Int32) -> Int64? {
+        sqlite3_column_type(statement.handle, column) == SQLITE_NULL ? nil : int(column)
+    }
+
+    public func string(_ column: Int32) -> String {
+        optionalString(column) ?? ""
+    }
+
+    public func optionalString(_ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(statement.handle, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(statement.handle, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+}

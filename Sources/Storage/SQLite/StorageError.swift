@@ -1,0 +1,37 @@
+import CSQLite
+
+/// A failed SQLite call: the result code, SQLite's message and the SQL, never bound values,
+/// so message text and tokens stay out of logs.
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    /// The extended result code.
+    public let code: Int32
+    public let message: String
+    public let sql: String?
+
+    init(code: Int32, message: String, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    init(connection: OpaquePointer?, code: Int32, sql: String? = nil) {
+        let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
+            ?? String(cString: sqlite3_errstr(code))
+        self.init(code: sqlite3_extended_errcode(connection) == 0 ? code : sqlite3_extended_errcode(connection),
+                  message: message, sql: sql)
+    }
+
+    /// The primary result code (`SQLITE_BUSY`, `SQLITE_CONSTRAINT`, …).
+    public var primaryCode: Int32 { code & 0xFF }
+
+    /// Another connection held the write lock for longer than the busy timeout.
+    public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
+
+    public var description: String {
+        var text = "SQLite error \(code): \(message)"
+        if let sql { text += " — in \(sql.prefix(200))" }
+        return text
+    }
+}

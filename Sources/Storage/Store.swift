@@ -1,0 +1,24 @@
+import Domain
+
+/// The messenger's data, on one SQLite connection: every query both processes run.
+///
+/// This is the narrow interface the design asks for: callers see users, chats, messages and
+/// files, never SQL, so another database can stand behind the same methods. Like its
+/// connection, a `Store` belongs to one thread.
+public final class Store {
+    public let connection: Connection
+
+    /// Opens the database at `path` and refuses a schema this build does not know.
+    public convenience init(path: String) throws {
+        let connection = try Connection(path: path)
+        try Migrator.checkSchema(connection)
+        self.init(connection: connection)
+    }
+
+    public init(connection: Connection) {
+        self.connection = connection
+    }
+}
+
+@available(*, unavailable)
+extension Store: Sendable {}
