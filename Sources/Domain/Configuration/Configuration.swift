@@ -25,6 +25,10 @@ public struct Configuration: Sendable {
     public var uploadMaxBytes: Int64
     /// `MIGRATIONS_DIR` (`./migrations`): the numbered `.sql` files.
     public var migrationsDirectory: String
+    /// `SOCKET_GROUP` (none): the group the Unix sockets are given, so that nginx's workers
+    /// can connect when they run as another user (as root, nginx's workers run as www-data).
+    /// The sockets are always mode 0660.
+    public var socketGroup: String?
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
 
@@ -73,6 +77,7 @@ public struct Configuration: Sendable {
         uploadMaxBytes = try integer("UPLOAD_MAX_BYTES", default: 50 * 1024 * 1024, range: 1024...(4 << 30))
         migrationsDirectory = Self.absolute(value("MIGRATIONS_DIR") ?? "./migrations")
         logLevel = value("LOG_LEVEL") ?? "info"
+        socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {
                 throw ConfigurationError("JWT_SECRET must be at least 16 bytes long")

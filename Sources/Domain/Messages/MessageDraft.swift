@@ -19,7 +19,22 @@ public struct MessageDraft: Sendable, Equatable {
     /// Client-chosen idempotency key: the same sender and nonce is stored once.
     public let nonce: String?
 
-    public init(content: String?, files: [FileReference] = [], nonce: String? = nil) {
+    /// Checks the rules every send obeys: content within the length limit and not blank
+    /// unless files are attached, at most `maxFiles` files, a nonce of 1–64 characters.
+    public init(content: String?, files: [FileReference] = [], nonce: String? = nil) throws(ValidationError) {
+        guard files.count <= Self.maxFiles else {
+            throw ValidationError("a message may carry at most \(Self.maxFiles) files")
+        }
+        if let content, content.unicodeScalars.count > Self.maxContentLength {
+            throw ValidationError("content must be at most \(Self.maxContentLength) characters")
+        }
+        let isBlank = content.map { $0.unicodeScalars.allSatisfy(\.properties.isWhitespace) } ?? true
+        if isBlank && files.isEmpty {
+            throw ValidationError("a message needs non-empty content or files")
+        }
+        if let nonce, nonce.isEmpty || nonce.count > Self.maxNonceLength {
+            throw ValidationError("nonce must be 1 to \(Self.maxNonceLength) characters")
+        }
         self.content = content
         self.files = files
         self.nonce = nonce
@@ -38,18 +53,7 @@ public struct MessageDraft: Sendable, Equatable {
                 references.append(try Self.reference(file))
             }
         }
-        if let content {
-            guard content.unicodeScalars.count <= Self.maxContentLength else {
-                throw ValidationError("content must be at most \(Self.maxContentLength) characters")
-            }
-        }
-        let isBlank = content.map { $0.unicodeScalars.allSatisfy(\.properties.isWhitespace) } ?? true
-        if isBlank && references.isEmpty {
-            throw ValidationError("a message needs non-empty content or files")
-        }
-        self.content = content
-        self.files = references
-        self.nonce = nonce
+        try self.init(content: content, files: references, nonce: nonce)
     }
 
     /// The nonce of a send, validated on its own so that even a refused send can echo it back.

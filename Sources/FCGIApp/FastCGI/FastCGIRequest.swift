@@ -1,0 +1,87 @@
+import CFastCGI
+
+/// One worker thread's libfcgi request slot: accepts a connection, exposes its parameters
+/// and streams, and is reused for the next request.
+///
+/// Owns the `FCGX_Request` (freed in `deinit`); used by its one thread only.
+final class FastCGIRequest {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+
+    init(listeningSocket: Int32) {
+        request = .allocate(capacity: 1)
+        FCGX_InitRequest(request, listeningSocket, 0)
+    }
+
+    deinit {
+        FCGX_Free(request, 1)
+        request.deallocate()
+    }
+
+    /// Waits for the next request; `false` when the listening socket is shut down.
+    func accept() -> Bool {
+        FCGX_Accept_r(request) == 0
+    }
+
+    /// Completes the current request and closes its connection.
+    func finish() {
+        FCGX_Finish_r(request)
+    }
+
+    func parameter(_ name: String) -> String? {
+        FCGX_GetParam(name, request.pointee.envp).map { String(cString: $0) }
+    }
+
+    /// Every `HTTP_*` parameter as a header: `HTTP_X_FORWARDED_FOR` → `x-forwarded-for`.
+    func headers() -> [String: String] {
+        var headers: [String: String] = [:]
+        guard var entry = request.pointee.envp else { return headers }
+        while let pointer = entry.pointee {
+            let pair = String(cString: pointer)
+            if pair.hasPrefix("HTTP_"), let equals = pair.firstIndex(of: "=") {
+                let name = pair[pair.index(pair.startIndex, offsetBy: 5)..<equals]
+                    .lowercased().replacingOccurrences(of: "_", with: "-")
+                headers[name] = String(pair[pair.index(after: equals)...])
+            }
+            entry += 1
+        }
+        if let type = parameter("CONTENT_TYPE"), !type.isEmpty { headers["content-type"] = type }
+        if let length = parameter("CONTENT_LENGTH"), !length.isEmpty { headers["content-length"] = length }
+        return headers
+    }
+
+    var body: FastCGIBody { FastCGIBody(stream: request.pointee.in) }
+
+    /// Writes `response` as a CGI response; `false` if the client went away.
+    @discardableResult
+    func write(_ response: Response, headOnly: Bool) -> Bool {
+        var head = "Status: \(response.status.code) \(response.status.reason)\r\n"
+        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(response.body.count)\r\n\r\n"
+        var ok = put(Array(head.utf8))
+        if !headOnly, ok { ok = put(response.body) }
+        return ok
+    }
+
+    private func put(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        return bytes.withUnsafeBytes { buffer in
+            FCGX_PutStr(buffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(buffer.count),
+                        request.pointee.out) == Int32(buffer.count)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension FastCGIRequest: Sendable {}
+
+/// The request body, read from libfcgi's input stream as it arrives.
+struct FastCGIBody: BodyReader {
+    let stream: UnsafeMutablePointer<FCGX_Stream>?
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let stream, let base = buffer.baseAddress else { return 0 }
+        let count = FCGX_GetStr(base.assumingMemoryBound(to: CChar.self), Int32(buffer.count), stream)
+        if count < 0 || FCGX_GetError(stream) != 0 { return -1 }
+        return Int(count)
+    }
+}

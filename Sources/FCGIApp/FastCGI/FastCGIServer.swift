@@ -1,0 +1,116 @@
+import CFastCGI
+import Domain
+import Foundation
+import Logging
+import Storage
+
+/// The libfcgi accept loop: a Unix socket and a pool of worker threads, each with its own
+/// SQLite connection, each turning FastCGI requests into `Request`s for the router.
+///
+/// Blocking calls (accept, SQLite) run on these threads we own, never on Swift's
+/// cooperative pool.
+final class FastCGIServer: Sendable {
+    private let configuration: Configuration
+    private let router: Router
+    private let logger: Logger
+    private let listeningSocket: Int32
+    /// libfcgi's accept is serialised, as in its threaded example; the others wait here
+    /// instead of all waking for each connection.
+    private let acceptLock = NSLock()
+
+    init(configuration: Configuration, router: Router, logger: Logger) throws {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        let path = configuration.fastCGISocketPath
+        try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
+        unlink(path)
+        guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
+        let socket = FCGX_OpenSocket(path, 1024)
+        guard socket >= 0 else { throw ConfigurationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+        try SocketPermissions.apply(path: path, group: configuration.socketGroup)
+        listeningSocket = socket
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish and returns.
+    func run() throws {
+        let signals = SignalWaiter([SIGTERM, SIGINT])
+        var threads: [Thread] = []
+        let done = DispatchGroup()
+        for index in 0..<configuration.fcgiWorkers {
+            let worker = try Worker(server: self, index: index)
+            done.enter()
+            let thread = Thread { worker.serve(); done.leave() }
+            thread.name = "fcgi-worker-\(index)"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+        logger.info("FastCGI listening", metadata: ["socket": "\(configuration.fastCGISocketPath)",
+                                                   "workers": "\(configuration.fcgiWorkers)"])
+        let signal = signals.wait()
+        logger.info("stopping", metadata: ["signal": "\(signal)"])
+        FCGX_ShutdownPending()
+        // Wakes the thread blocked in accept(); the others see the shutdown flag.
+        shutdown(listeningSocket, Int32(SHUT_RDWR))
+        if done.wait(timeout: .now() + 10) == .timedOut {
+            logger.warning("workers still busy after 10 s; exiting anyway")
+        }
+        unlink(configuration.fastCGISocketPath)
+    }
+
+    fileprivate func accept(_ request: FastCGIRequest) -> Bool {
+        acceptLock.lock()
+        defer { acceptLock.unlock() }
+        return request.accept()
+    }
+
+    /// One thread's loop: accept, build a `Request`, route, handle, write, finish.
+    private final class Worker: @unchecked Sendable {
+        // @unchecked: a Worker is created on the main thread and then used only by the one
+        // thread it is handed to; its Store and FastCGIRequest never leave that thread.
+        private let server: FastCGIServer
+        private let context: Context
+        private let request: FastCGIRequest
+
+        init(server: FastCGIServer, index: Int) throws {
+            self.server = server
+            let configuration = server.configuration
+            let notifier = try? NotificationSender(socketPath: configuration.notifySocketPath)
+            var logger = server.logger
+            logger[metadataKey: "worker"] = "\(index)"
+            context = Context(store: try Store(path: configuration.databasePath),
+                              tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
+                              notifier: notifier, configuration: configuration, logger: logger,
+                              now: { Int64(time(nil)) })
+            request = FastCGIRequest(listeningSocket: server.listeningSocket)
+        }
+
+        func serve() {
+            while server.accept(request) {
+                handleCurrent()
+                request.finish()
+            }
+        }
+
+        private func handleCurrent() {
+            let method = request.parameter("REQUEST_METHOD") ?? "GET"
+            let requestID = request.parameter("REQUEST_ID") ?? "-"
+            context.logger[metadataKey: "request-id"] = "\(requestID)"
+            let response: Response
+            do {
+                var httpRequest = try Request(method: method, uri: request.parameter("REQUEST_URI") ?? "/",
+                                              headers: request.headers(), id: requestID, body: request.body)
+                let handler = try server.router.resolve(&httpRequest)
+                response = try handler(&httpRequest, context)
+            } catch {
+                let (httpError, isServerFault) = HTTPError.from(error)
+                if isServerFault {
+                    context.logger.error("request failed", metadata: ["method": "\(method)", "error": "\(error)"])
+                }
+                response = .error(httpError.status, httpError.message)
+            }
+            request.write(response, headOnly: method == "HEAD")
+        }
+    }
+}

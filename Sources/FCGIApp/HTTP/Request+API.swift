@@ -1,0 +1,48 @@
+import Domain
+
+/// The largest JSON body any endpoint accepts.
+let maxJSONBodyBytes = 256 * 1024
+
+extension Request {
+    /// The caller, from `Authorization: Bearer <token>`: 401 without a valid token, or when
+    /// the token's user no longer exists.
+    func authenticate(_ context: Context) throws -> User {
+        guard let header = headers["authorization"] else {
+            throw HTTPError(.unauthorized, "missing Authorization: Bearer token")
+        }
+        guard let token = TokenService.bearerToken(fromAuthorization: header) else {
+            throw HTTPError(.unauthorized, "Authorization header must be 'Bearer <token>'")
+        }
+        let claims = try context.tokens.verify(token, now: context.now())
+        guard let user = try context.store.user(id: claims.userID) else {
+            throw HTTPError(.unauthorized, "the token's user no longer exists")
+        }
+        return user
+    }
+
+    /// The body as a JSON object.
+    mutating func jsonFields() throws -> JSONFields {
+        try JSONFields(parsing: bodyBytes(limit: maxJSONBodyBytes))
+    }
+
+    /// A positive integer id from a path parameter.
+    func idParameter(_ name: String) throws(HTTPError) -> Int64 {
+        try Self.parseID(parameters[name] ?? "", name: name)
+    }
+
+    /// An optional positive integer from the query string.
+    func queryID(_ name: String) throws(HTTPError) -> Int64? {
+        guard let raw = query[name] else { return nil }
+        return try Self.parseID(raw, name: name)
+    }
+
+    static func parseID(_ raw: String, name: String) throws(HTTPError) -> Int64 {
+        guard !raw.isEmpty, raw.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw HTTPError(.badRequest, "\(name) must be a positive integer")
+        }
+        guard let value = Int64(raw), value > 0 else {
+            throw HTTPError(.badRequest, "\(name) must be a positive integer within 64 bits")
+        }
+        return value
+    }
+}

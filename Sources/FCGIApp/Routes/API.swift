@@ -1,0 +1,25 @@
+/// Every REST endpoint, in one table (DESIGN, "REST API").
+enum API {
+    static func router() -> Router {
+        var router = Router()
+        router.add("POST", "/login", AuthRoutes.login)
+
+        router.add("GET", "/users", UserRoutes.search)
+        router.add("PATCH", "/users/me", UserRoutes.updateProfile)
+        router.add("GET", "/users/:user", UserRoutes.show)
+
+        router.add("POST", "/chats/initiate", ChatRoutes.initiate)
+        router.add("GET", "/chats", ChatRoutes.list)
+        router.add("POST", "/chats", ChatRoutes.createGroup)
+        router.add("GET", "/chats/:id", ChatRoutes.show)
+        router.add("GET", "/chats/:id/messages", MessageRoutes.history)
+        router.add("POST", "/chats/:id/messages", MessageRoutes.post)
+
+        router.add("POST", "/upload", UploadRoutes.upload)
+
+        // Seed 001, the earlier API: messages addressed to a person.
+        router.add("POST", "/send", LegacyRoutes.send)
+        router.add("GET", "/history/:username", LegacyRoutes.history)
+        return router
+    }
+}

@@ -1,0 +1,50 @@
+import Domain
+
+enum ChatRoutes {
+    /// `POST /chats/initiate {target_username}` or `{target_id}` → `{chat_id, status}`.
+    @Sendable static func initiate(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let fields = try request.jsonFields()
+        let peer: User
+        switch (fields.contains("target_username"), fields.contains("target_id")) {
+        case (true, false):
+            let name = try Username.validate(fields.string("target_username"))
+            guard let found = try context.store.user(username: name) else {
+                throw HTTPError(.notFound, "user \(name) not found")
+            }
+            peer = found
+        case (false, true):
+            let id = try fields.id("target_id")
+            guard let found = try context.store.user(id: id) else { throw HTTPError(.notFound, "user \(id) not found") }
+            peer = found
+        case (true, true):
+            throw HTTPError(.badRequest, "give target_username or target_id, not both")
+        case (false, false):
+            throw HTTPError(.badRequest, "target_username or target_id is required")
+        }
+        let result = try context.store.initiateDirectChat(userID: user.id, peerID: peer.id)
+        if result.created { context.notify(.chat(chatID: result.chatID)) }
+        return .json(result)
+    }
+
+    /// `GET /chats` → every chat the caller belongs to.
+    @Sendable static func list(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        return .json(try context.store.chats(forUser: user.id))
+    }
+
+    /// `POST /chats {name, participants}` → the new group chat; the creator is a member.
+    @Sendable static func createGroup(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let draft = try GroupDraft(request.jsonFields())
+        let chat = try context.store.createGroup(creatorID: user.id, name: draft.name, participants: draft.participants)
+        context.notify(.chat(chatID: chat.id))
+        return .json(chat)
+    }
+
+    /// `GET /chats/:id` → the chat, for members only.
+    @Sendable static func show(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        return .json(try context.store.accessibleChat(id: request.idParameter("id"), userID: user.id))
+    }
+}

@@ -1,0 +1,43 @@
+import Domain
+import Storage
+
+/// Seed 001, the earlier API: messages addressed by username, kept working on top of
+/// direct chats.
+enum LegacyRoutes {
+    /// `POST /send {receiver_username, content}` → `{"status":"sent"}`, into the direct chat
+    /// with that user (created if needed), and pushed live.
+    @Sendable static func send(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let fields = try request.jsonFields()
+        let name = try Username.validate(fields.string("receiver_username"))
+        let draft = try MessageDraft(content: fields.string("content"), nonce: MessageDraft.nonce(in: fields))
+        guard let receiver = try context.store.user(username: name) else {
+            throw HTTPError(.notFound, "user \(name) not found")
+        }
+        let chat = try context.store.initiateDirectChat(userID: user.id, peerID: receiver.id)
+        if chat.created { context.notify(.chat(chatID: chat.chatID)) }
+        let posted = try context.store.post(OutgoingMessage(senderID: user.id, chatID: chat.chatID, draft: draft))
+        if posted.isNew { context.notify(.message(chatID: chat.chatID, messageID: posted.message.id)) }
+        return .json(SentReceipt())
+    }
+
+    /// `GET /history/:username` → the direct chat with that user, in the 001 shape.
+    @Sendable static func history(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let name = try Username.validate(request.parameters["username"] ?? "")
+        guard let peer = try context.store.user(username: name) else {
+            throw HTTPError(.notFound, "user \(name) not found")
+        }
+        guard let chatID = try context.store.directChatID(between: user.id, and: peer.id) else {
+            return .json([LegacyMessage]())
+        }
+        let messages = try context.store.messages(chatID: chatID, query: request.messageQuery())
+        return .json(messages.map { LegacyMessage($0, userID: user.id, peerID: peer.id) })
+    }
+}
+
+private struct SentReceipt: JSONEncodable {
+    func encode(to writer: inout JSONWriter) {
+        writer.object { $0.field("status", "sent") }
+    }
+}

@@ -1,0 +1,47 @@
+import Domain
+import Foundation
+import Logging
+import Storage
+
+// FCGIApp: `FCGIApp migrate` applies migrations and exits; `FCGIApp` serves the REST API
+// over FastCGI until SIGTERM.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let configuration: Configuration
+do {
+    configuration = try Configuration.load()
+} catch {
+    FileHandle.standardError.write(Data("FCGIApp: configuration: \(error)\n".utf8))
+    exit(78)  // EX_CONFIG
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+    return handler
+}
+let logger = Logger(label: "FCGIApp")
+
+do {
+    switch arguments.first {
+    case "migrate":
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let connection = try Connection(path: configuration.databasePath)
+        let applied = try Migrator(directory: configuration.migrationsDirectory).migrate(connection)
+        logger.info("database is at schema version \(Migrator.schemaVersion)",
+                    metadata: ["applied": "\(applied)", "database": "\(configuration.databasePath)"])
+    case nil:
+        signal(SIGPIPE, SIG_IGN)
+        try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
+        // Refuses a schema this build does not know before listening.
+        _ = try Store(path: configuration.databasePath)
+        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger)
+        try server.run()
+    default:
+        FileHandle.standardError.write(Data("usage: FCGIApp [migrate]\n".utf8))
+        exit(64)  // EX_USAGE
+    }
+} catch {
+    logger.critical("\(error)")
+    exit(1)
+}
