@@ -1,0 +1,14 @@
+import Domain
+import Logging
+
+/// What every connection shares: who is connected, where sends go, how tokens are
+/// checked, and the bounds.
+struct RelayContext: Sendable {
+    let registry: ConnectionRegistry
+    let dispatcher: Dispatcher
+    let tokens: TokenService
+    let limits: RelayLimits
+    let logger: Logger
+    /// Seconds since 1970; a parameter so that tests can move time.
+    let now: @Sendable () -> Int64
+}

@@ -1,0 +1,146 @@
+import Domain
+import NIOCore
+import NIOWebSocket
+
+/// One WebSocket connection after the upgrade: authentication by IDENTIFY, client frames,
+/// ping/pong and the closing handshake. Messages go out through its `ConnectionHandle`.
+final class WebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private enum State {
+        case awaitingIdentify
+        case ready(userID: Int64)
+    }
+
+    private let relay: RelayContext
+    private var state: State
+    private var handle: ConnectionHandle?
+    private var identifyTimer: Scheduled<Void>?
+    private var pingTask: RepeatedTask?
+    private var lastHeard = NIODeadline.now()
+
+    /// `userID` when the upgrade request carried a valid token (header or `?token=`);
+    /// `nil` when the client must send IDENTIFY.
+    init(relay: RelayContext, userID: Int64?) {
+        self.relay = relay
+        state = userID.map { .ready(userID: $0) } ?? .awaitingIdentify
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let handle = ConnectionHandle(channel: context.channel, limits: relay.limits)
+        self.handle = handle
+        switch state {
+        case .ready(let userID):
+            relay.registry.add(handle, userID: userID)
+        case .awaitingIdentify:
+            identifyTimer = context.eventLoop.scheduleTask(in: relay.limits.identifyTimeout) {
+                handle.closeOnLoop(.identifyTimeout)
+            }
+        }
+        let interval = relay.limits.pingInterval
+        let channel = context.channel
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            this.value.pingOrDrop(channel: channel, interval: interval)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        identifyTimer?.cancel()
+        pingTask?.cancel()
+        if case .ready(let userID) = state, let handle {
+            relay.registry.remove(handle, userID: userID)
+        }
+        handle = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastHeard = .now()
+        switch frame.opcode {
+        case .text:
+            handleText(frame.unmaskedData, context: context)
+        case .binary:
+            reply(.error(message: "binary frames are not supported; send JSON text frames", nonce: nil), context: context)
+        case .ping:
+            var data = frame.unmaskedData
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .connectionClose:
+            handleClose(frame, context: context)
+        default:
+            break  // pong: lastHeard is enough; continuation: reassembled by the aggregator
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        relay.logger.debug("websocket error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func handleText(_ data: ByteBuffer, context: ChannelHandlerContext) {
+        guard let handle, !handle.isClosing else { return }
+        let frame: ClientFrame
+        do {
+            frame = try ClientFrame(parsing: data.readableBytesView)
+        } catch {
+            return reply(.error(message: error.message, nonce: error.nonce), context: context)
+        }
+        switch (frame, state) {
+        case (.identify(let token), .awaitingIdentify):
+            do {
+                let claims = try relay.tokens.verify(token, now: relay.now())
+                identifyTimer?.cancel()
+                state = .ready(userID: claims.userID)
+                relay.registry.add(handle, userID: claims.userID)
+                reply(.ready(userID: claims.userID), context: context)
+            } catch {
+                handle.closeOnLoop(.invalidToken)
+            }
+        case (.identify, .ready):
+            reply(.error(message: "already identified", nonce: nil), context: context)
+        case (.send(let chatID, let draft), .ready(let userID)):
+            submit(PendingSend(sender: handle, senderID: userID, target: .chat(chatID), draft: draft), context: context)
+        case (.sendToUser(let username, let draft), .ready(let userID)):
+            submit(PendingSend(sender: handle, senderID: userID, target: .user(username), draft: draft), context: context)
+        case (.send(_, let draft), .awaitingIdentify), (.sendToUser(_, let draft), .awaitingIdentify):
+            reply(.error(message: "send IDENTIFY first", nonce: draft.nonce), context: context)
+        }
+    }
+
+    private func submit(_ send: PendingSend, context: ChannelHandlerContext) {
+        if !relay.dispatcher.submit(send) {
+            reply(.error(message: "server busy; retry", nonce: send.draft.nonce), context: context)
+        }
+    }
+
+    private func handleClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        guard let handle, !handle.isClosing else {
+            // The peer answered our close: the handshake is complete.
+            context.close(promise: nil)
+            return
+        }
+        // The peer started the handshake: echo its code, then close.
+        var data = frame.unmaskedData
+        let code = data.readSlice(length: min(2, data.readableBytes)) ?? context.channel.allocator.buffer(capacity: 0)
+        let echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func pingOrDrop(channel: Channel, interval: TimeAmount) {
+        guard let handle else { return }
+        if NIODeadline.now() - lastHeard > interval * 2 {
+            handle.closeOnLoop(.pingTimeout)
+            return
+        }
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, data: channel.allocator.buffer(capacity: 0)),
+                              promise: nil)
+    }
+
+    private func reply(_ frame: ServerFrame, context: ChannelHandlerContext) {
+        let text = context.channel.allocator.buffer(bytes: JSONWriter.encode(frame))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: text)), promise: nil)
+    }
+}

@@ -1,0 +1,63 @@
+import NIOCore
+import NIOWebSocket
+
+/// A WebSocket connection as the rest of the relay sees it: something to send text frames
+/// to and to close, from any thread. Everything that touches the channel hops onto its
+/// event loop; the `closing` flag lives there too.
+final class ConnectionHandle: Sendable, Hashable {
+    let channel: Channel
+    private let limits: RelayLimits
+    private let closing: NIOLoopBoundBox<Bool>
+
+    /// Must be created on the channel's event loop.
+    init(channel: Channel, limits: RelayLimits) {
+        self.channel = channel
+        self.limits = limits
+        closing = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+    }
+
+    var eventLoop: EventLoop { channel.eventLoop }
+
+    var isClosing: Bool { closing.value }
+
+    /// Queues one text frame. On the event loop only; the caller flushes.
+    ///
+    /// A connection whose unsent data passed `maxQueuedBytes` (the channel's high-water mark)
+    /// is too slow to keep up: it is closed with 4008 rather than buffered without bound.
+    func writeOnLoop(_ text: ByteBuffer) {
+        guard !closing.value, channel.isActive else { return }
+        guard channel.isWritable else { return closeOnLoop(.tooSlow) }
+        channel.write(WebSocketFrame(fin: true, opcode: .text, data: text), promise: nil)
+    }
+
+    /// Sends one text frame from any thread.
+    func send(_ text: ByteBuffer) {
+        eventLoop.execute {
+            self.writeOnLoop(text)
+            self.channel.flush()
+        }
+    }
+
+    /// Starts the closing handshake with `code`; the socket is dropped if the peer does not
+    /// answer within the close timeout. On the event loop only.
+    func closeOnLoop(_ code: CloseCode) {
+        guard !closing.value else { return }
+        closing.value = true
+        var data = channel.allocator.buffer(capacity: 2 + code.reason.utf8.count)
+        data.write(webSocketErrorCode: code.code)
+        data.writeString(code.reason)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: limits.closeTimeout) { channel.close(promise: nil) }
+    }
+
+    func close(_ code: CloseCode) {
+        eventLoop.execute { self.closeOnLoop(code) }
+    }
+
+    static func == (lhs: ConnectionHandle, rhs: ConnectionHandle) -> Bool { lhs === rhs }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(self))
+    }
+}

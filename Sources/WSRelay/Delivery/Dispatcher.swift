@@ -1,0 +1,249 @@
+import Domain
+import Foundation
+import Logging
+import NIOCore
+import Storage
+
+/// A send received on a socket, waiting for the storage thread.
+struct PendingSend: Sendable {
+    enum Target: Sendable, Equatable {
+        case chat(Int64)
+        /// Seed 001: the direct chat with this user, created if needed.
+        case user(String)
+    }
+
+    let sender: ConnectionHandle
+    let senderID: Int64
+    let target: Target
+    let draft: MessageDraft
+}
+
+/// The relay's storage thread: commits sends in batches, and delivers every committed
+/// message — its own and FCGIApp's — to every connection of every member, in id order.
+///
+/// One thread owns the database connection and the delivery cursor, which makes the order
+/// and the "once per connection" rule simple: a message is fanned out exactly when the
+/// cursor passes its id. Its own commits are delivered straight from memory when they
+/// follow the cursor; anything else (a REST write, a lost notification, a gap) is read back
+/// from the database, so nothing committed is ever skipped (DESIGN, invariant 2).
+final class Dispatcher: @unchecked Sendable {
+    // @unchecked: `pending`, `wakeRequested` and `stopping` are guarded by `condition`;
+    // everything below "storage thread only" is touched by the storage thread alone.
+    private let condition = NSCondition()
+    private var pending: [PendingSend] = []
+    private var wakeRequested = false
+    private var stopping = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    private let limits: RelayLimits
+    private let registry: ConnectionRegistry
+    private let logger: Logger
+    /// How often the database is checked for messages nobody notified us about.
+    private let pollInterval: TimeInterval
+
+    // Storage thread only.
+    private let store: Store
+    private var deliveredThrough: Int64
+    private var chatsSeenThrough: Int64
+    private var members: [Int64: [Int64]] = [:]
+    private let allocator = ByteBufferAllocator()
+
+    static let catchUpPageSize = 500
+    static let maxCachedChats = 100_000
+
+    init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
+         pollInterval: TimeInterval = 0.25) throws {
+        self.store = store
+        self.registry = registry
+        self.limits = limits
+        self.logger = logger
+        self.pollInterval = pollInterval
+        // Deliver from now on; history before start-up is for clients to fetch (after_id).
+        deliveredThrough = try store.latestMessageID()
+        chatsSeenThrough = try store.latestChatID()
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "relay-storage"
+        thread.start()
+    }
+
+    /// Queues a send; `false` when the queue is full and the client should retry.
+    func submit(_ send: PendingSend) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping, pending.count < limits.maxPendingSends else { return false }
+        pending.append(send)
+        condition.signal()
+        return true
+    }
+
+    /// Asks for a catch-up read now (a notification arrived).
+    func wake() {
+        condition.lock()
+        wakeRequested = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Commits and answers everything queued, then stops the thread.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        finished.wait()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            if pending.isEmpty && !wakeRequested && !stopping {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: pollInterval))
+            }
+            let batch = Array(pending.prefix(limits.maxBatch))
+            pending.removeFirst(batch.count)
+            wakeRequested = false
+            let done = stopping && pending.isEmpty
+            condition.unlock()
+
+            process(batch)
+            if done { return }
+        }
+    }
+
+    /// One round: commit `batch`, announce new chats, deliver new messages, answer senders.
+    private func process(_ batch: [PendingSend]) {
+        var outbox = Outbox()
+        var replies: [(ConnectionHandle, ServerFrame)] = []
+        var fresh: [Message] = []
+        do {
+            fresh = try commit(batch, replies: &replies)
+            try announceNewChats(into: &outbox)
+            fresh.sort { $0.id < $1.id }
+            if let first = fresh.first, first.id == deliveredThrough + 1,
+               zip(fresh, fresh.dropFirst()).allSatisfy({ $0.id + 1 == $1.id }) {
+                for message in fresh { try fanOut(message, into: &outbox) }
+                deliveredThrough = fresh[fresh.count - 1].id
+            } else {
+                try catchUp(into: &outbox)
+            }
+        } catch {
+            logger.error("relay storage round failed", metadata: ["error": "\(error)"])
+        }
+        for (handle, frame) in replies {
+            outbox.add(handle, encode(frame))
+        }
+        outbox.flush()
+    }
+
+    /// Stores `batch` in one transaction; returns the newly stored messages and queues an
+    /// ACK or ERROR for each sender.
+    private func commit(_ batch: [PendingSend], replies: inout [(ConnectionHandle, ServerFrame)]) throws -> [Message] {
+        guard !batch.isEmpty else { return [] }
+        var outgoing: [OutgoingMessage] = []
+        var owners: [PendingSend] = []
+        for send in batch {
+            do {
+                let chatID: Int64
+                switch send.target {
+                case .chat(let id):
+                    chatID = id
+                case .user(let username):
+                    guard let peer = try store.user(username: username) else {
+                        throw MessengerError.notFound("user \(username) not found")
+                    }
+                    chatID = try store.initiateDirectChat(userID: send.senderID, peerID: peer.id).chatID
+                }
+                outgoing.append(OutgoingMessage(senderID: send.senderID, chatID: chatID, draft: send.draft))
+                owners.append(send)
+            } catch {
+                replies.append((send.sender, .error(message: clientMessage(for: error), nonce: send.draft.nonce)))
+            }
+        }
+        guard !outgoing.isEmpty else { return [] }
+        var fresh: [Message] = []
+        for (send, result) in zip(owners, store.post(outgoing)) {
+            switch result {
+            case .success(let posted):
+                if posted.isNew { fresh.append(posted.message) }
+                if let nonce = send.draft.nonce {
+                    replies.append((send.sender, .ack(nonce: nonce, messageID: posted.message.id)))
+                }
+            case .failure(let error):
+                replies.append((send.sender, .error(message: clientMessage(for: error), nonce: send.draft.nonce)))
+            }
+        }
+        return fresh
+    }
+
+    /// Tells members of chats created since the last round (by anyone) about them.
+    private func announceNewChats(into outbox: inout Outbox) throws {
+        while true {
+            let chats = try store.chats(after: chatsSeenThrough, limit: Self.catchUpPageSize)
+            for chat in chats {
+                remember(chat.id, members: chat.participants)
+                let text = encode(ServerFrame.chat(chat))
+                for handle in registry.connections(of: chat.participants) { outbox.add(handle, text) }
+                chatsSeenThrough = chat.id
+            }
+            if chats.count < Self.catchUpPageSize { return }
+        }
+    }
+
+    /// Delivers every committed message after the cursor, read back from the database.
+    private func catchUp(into outbox: inout Outbox) throws {
+        while true {
+            let messages = try store.messages(after: deliveredThrough, limit: Self.catchUpPageSize)
+            for message in messages {
+                try fanOut(message, into: &outbox)
+                deliveredThrough = message.id
+            }
+            if messages.count < Self.catchUpPageSize { return }
+        }
+    }
+
+    private func fanOut(_ message: Message, into outbox: inout Outbox) throws {
+        let text = encodeMessage(message)
+        for handle in registry.connections(of: try membersOf(message.chatID)) {
+            outbox.add(handle, text)
+        }
+    }
+
+    /// Chat membership never changes after creation, so it is cached once read.
+    private func membersOf(_ chatID: Int64) throws -> [Int64] {
+        if let cached = members[chatID] { return cached }
+        let loaded = try store.members(chatID: chatID)
+        remember(chatID, members: loaded)
+        return loaded
+    }
+
+    private func remember(_ chatID: Int64, members list: [Int64]) {
+        if members.count >= Self.maxCachedChats { members.removeAll(keepingCapacity: true) }
+        members[chatID] = list
+    }
+
+    private func encodeMessage(_ message: Message) -> ByteBuffer {
+        var writer = JSONWriter(capacity: 256)
+        message.encode(to: &writer)
+        return allocator.buffer(bytes: writer.bytes)
+    }
+
+    private func encode(_ frame: ServerFrame) -> ByteBuffer {
+        allocator.buffer(bytes: JSONWriter.encode(frame))
+    }
+
+    private func clientMessage(for error: any Error) -> String {
+        switch error {
+        case let refusal as MessengerError: return refusal.message
+        case let storage as StorageError where storage.isBusy: return "server busy; retry"
+        default:
+            logger.error("send failed", metadata: ["error": "\(error)"])
+            return "internal error; retry"
+        }
+    }
+}

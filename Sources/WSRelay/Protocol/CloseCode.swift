@@ -1,0 +1,55 @@
+import NIOWebSocket
+
+/// Every close code the relay sends, in one table (also in the README).
+///
+/// Like centrifuge's `disconnect.go`, the range tells a client what to do:
+/// 4000–4499, reconnect (and catch up with `after_id`); 4500–4999, reconnecting with the
+/// same credentials will fail again.
+enum CloseCode: CaseIterable {
+    /// 1000: the client asked to close.
+    case normal
+    /// 1001: the relay is shutting down; reconnect.
+    case goingAway
+    /// 1002: the peer broke the WebSocket protocol (sent by NIO's protocol error handler).
+    case protocolError
+    /// 1009: a frame larger than `RelayLimits.maxFrameBytes` (sent by NIO's decoder).
+    case messageTooBig
+    /// 1011: an internal error.
+    case internalError
+    /// 4001: no valid IDENTIFY within `RelayLimits.identifyTimeout`.
+    case identifyTimeout
+    /// 4008: the client read too slowly and its outbound queue filled; reconnect and catch up.
+    case tooSlow
+    /// 4009: no frame or pong within two ping intervals.
+    case pingTimeout
+    /// 4501: the token in IDENTIFY is invalid or expired; log in again.
+    case invalidToken
+
+    var code: WebSocketErrorCode {
+        switch self {
+        case .normal: .normalClosure
+        case .goingAway: .goingAway
+        case .protocolError: .protocolError
+        case .messageTooBig: .messageTooLarge
+        case .internalError: .unexpectedServerError
+        case .identifyTimeout: .init(codeNumber: 4001)
+        case .tooSlow: .init(codeNumber: 4008)
+        case .pingTimeout: .init(codeNumber: 4009)
+        case .invalidToken: .init(codeNumber: 4501)
+        }
+    }
+
+    var reason: String {
+        switch self {
+        case .normal: "bye"
+        case .goingAway: "server shutting down"
+        case .protocolError: "protocol error"
+        case .messageTooBig: "frame too large"
+        case .internalError: "internal error"
+        case .identifyTimeout: "identify timeout"
+        case .tooSlow: "too slow: reconnect and catch up with after_id"
+        case .pingTimeout: "ping timeout"
+        case .invalidToken: "invalid token"
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Domain
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import Storage
+
+/// Binds the relay's two Unix sockets — HTTP/WebSocket for nginx's `/ws`, datagrams for
+/// FCGIApp's notifications — and owns the shutdown order.
+final class RelayServer: Sendable {
+    private let configuration: Configuration
+    private let group: MultiThreadedEventLoopGroup
+    private let context: RelayContext
+    private let serverChannel: Channel
+    private let notificationChannel: Channel
+
+    init(configuration: Configuration, limits: RelayLimits, logger: Logger) throws {
+        self.configuration = configuration
+        try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.group = group
+        let registry = ConnectionRegistry()
+        let dispatcher = try Dispatcher(store: Store(path: configuration.databasePath), registry: registry,
+                                        limits: limits, logger: logger)
+        let now: @Sendable () -> Int64 = { Int64(time(nil)) }
+        let context = RelayContext(registry: registry, dispatcher: dispatcher,
+                                   tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
+                                   limits: limits, logger: logger, now: now)
+        self.context = context
+        let authenticator = UpgradeAuthenticator(tokens: context.tokens, now: now)
+
+        serverChannel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .childChannelOption(.writeBufferWaterMark,
+                                value: .init(low: limits.maxQueuedBytes / 4, high: limits.maxQueuedBytes))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(channel, context: context, authenticator: authenticator)
+                }
+            }
+            .bind(unixDomainSocketPath: configuration.relaySocketPath, cleanupExistingSocketFile: true)
+            .wait()
+        try SocketPermissions.apply(path: configuration.relaySocketPath, group: configuration.socketGroup)
+
+        unlink(configuration.notifySocketPath)
+        notificationChannel = try DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NotificationListener(dispatcher: dispatcher))
+                }
+            }
+            .bind(unixDomainSocketPath: configuration.notifySocketPath)
+            .wait()
+        try SocketPermissions.apply(path: configuration.notifySocketPath, group: configuration.socketGroup)
+        dispatcher.start()
+        logger.info("relay listening", metadata: ["socket": "\(configuration.relaySocketPath)",
+                                                  "notifications": "\(configuration.notifySocketPath)"])
+    }
+
+    private static func configure(_ channel: Channel, context: RelayContext,
+                                  authenticator: UpgradeAuthenticator) throws {
+        let limits = context.limits
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: limits.maxFrameBytes,
+            automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                switch authenticator.decide(head) {
+                case .upgrade: channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                case .refuse: channel.eventLoop.makeSucceededFuture(nil)
+                }
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    guard case .upgrade(let userID) = authenticator.decide(head) else {
+                        throw ChannelError.inappropriateOperationForState
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
+                                                    maxAccumulatedFrameSize: limits.maxFrameBytes),
+                        WebSocketHandler(relay: context, userID: userID),
+                    ])
+                }
+            })
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(authenticator: authenticator))
+    }
+
+    /// SIGTERM: stop accepting, commit and answer what was received, close every socket
+    /// with 1001, and stop the event loops.
+    func shutdown() {
+        try? serverChannel.close().wait()
+        context.dispatcher.stop()
+        let connections = context.registry.all()
+        for handle in connections { handle.close(.goingAway) }
+        let deadline = Date(timeIntervalSinceNow: 2)
+        while context.registry.count > 0 && Date() < deadline { usleep(20_000) }
+        try? notificationChannel.close().wait()
+        try? group.syncShutdownGracefully()
+        unlink(configuration.relaySocketPath)
+        unlink(configuration.notifySocketPath)
+    }
+}
