@@ -4,7 +4,9 @@ import NIOHTTP1
 
 /// Answers every HTTP request that was not upgraded: 401 for a bad token, 404 off `/ws`,
 /// 400 for a plain GET without the WebSocket upgrade headers. Always `{"error": …}`.
-final class HTTPRefusalHandler: ChannelInboundHandler {
+final class HTTPRefusalHandler: ChannelInboundHandler, RemovableChannelHandler {
+    static let name = "http-refusal"
+
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

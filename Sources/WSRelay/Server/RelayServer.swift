@@ -77,6 +77,9 @@ final class RelayServer: Sendable {
                     guard case .upgrade(let userID) = authenticator.decide(head) else {
                         throw ChannelError.inappropriateOperationForState
                     }
+                    // The HTTP answerer sits before the frame decoder the upgrader appended;
+                    // from here on only WebSocket frames flow.
+                    _ = channel.pipeline.syncOperations.removeHandler(name: HTTPRefusalHandler.name)
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
@@ -86,7 +89,8 @@ final class RelayServer: Sendable {
             })
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-        try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(authenticator: authenticator))
+        try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(authenticator: authenticator),
+                                                       name: HTTPRefusalHandler.name)
     }
 
     /// SIGTERM: stop accepting, commit and answer what was received, close every socket
