@@ -18,7 +18,8 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var handle: ConnectionHandle?
     private var identifyTimer: Scheduled<Void>?
     private var pingTask: RepeatedTask?
-    private var lastHeard = NIODeadline.now()
+    /// When the peer last sent anything; by the event loop's clock, so tests can move it.
+    private var lastHeard = NIODeadline.uptimeNanoseconds(0)
 
     /// `userID` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY.
@@ -30,6 +31,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         let handle = ConnectionHandle(channel: context.channel, limits: relay.limits)
         self.handle = handle
+        lastHeard = context.eventLoop.now
         switch state {
         case .ready(let userID):
             relay.registry.add(handle, userID: userID)
@@ -57,7 +59,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        lastHeard = context.eventLoop.now
         switch frame.opcode {
         case .text:
             handleText(frame.unmaskedData, context: context)
@@ -131,7 +133,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private func pingOrDrop(channel: Channel, interval: TimeAmount) {
         guard let handle else { return }
-        if NIODeadline.now() - lastHeard > interval * 2 {
+        if channel.eventLoop.now - lastHeard >= interval * 2 {
             handle.closeOnLoop(.pingTimeout)
             return
         }

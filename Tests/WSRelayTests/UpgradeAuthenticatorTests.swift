@@ -1,0 +1,44 @@
+import Domain
+import NIOHTTP1
+import Testing
+@testable import WSRelay
+
+@Suite struct UpgradeAuthenticatorTests {
+    let tokens = TokenService(secret: Array("0123456789abcdef0123456789abcdef".utf8))
+    var authenticator: UpgradeAuthenticator { UpgradeAuthenticator(tokens: tokens, now: { 1_000 }) }
+
+    func head(_ uri: String, authorization: String? = nil, method: HTTPMethod = .GET) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
+    }
+
+    @Test func headerQueryAndIdentify() {
+        let token = tokens.issue(userID: 5, username: "eve", now: 1_000)
+        #expect(authenticator.decide(head("/ws", authorization: "Bearer \(token)")) == .upgrade(userID: 5))
+        #expect(authenticator.decide(head("/ws?token=\(token)")) == .upgrade(userID: 5))
+        #expect(authenticator.decide(head("/ws")) == .upgrade(userID: nil))
+    }
+
+    @Test func badTokensAreRefusedWith401() {
+        let foreign = TokenService(secret: Array("another-secret-another-secret!!".utf8)).issue(userID: 5, username: "eve", now: 1_000)
+        let expired = TokenService(secret: Array("0123456789abcdef0123456789abcdef".utf8), lifetime: 60)
+            .issue(userID: 5, username: "eve", now: 0)
+        for bad in ["Bearer garbage", "Bearer \(foreign)", "Bearer \(expired)", "Basic abc"] {
+            guard case .refuse(let status, _) = authenticator.decide(head("/ws", authorization: bad)) else {
+                Issue.record("\(bad) was accepted"); continue
+            }
+            #expect(status == .unauthorized)
+        }
+        guard case .refuse(.unauthorized, _) = authenticator.decide(head("/ws?token=\(foreign)")) else {
+            Issue.record("query token with the wrong key was accepted"); return
+        }
+    }
+
+    @Test func otherPathsAndMethods() {
+        guard case .refuse(.notFound, _) = authenticator.decide(head("/other")) else { Issue.record("path"); return }
+        guard case .refuse(.methodNotAllowed, _) = authenticator.decide(head("/ws", method: .POST)) else {
+            Issue.record("method"); return
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Domain
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Testing
+@testable import WSRelay
+
+/// The connection handler on NIO's `EmbeddedChannel`: IDENTIFY, refusals, timeouts.
+@Suite struct WebSocketHandlerTests {
+    let tokens = TokenService(secret: Array("0123456789abcdef0123456789abcdef".utf8))
+    let registry = ConnectionRegistry()
+    let relay: RelayContext
+
+    init() throws {
+        let database = try TestDatabase()
+        let dispatcher = try Dispatcher(store: database.store(), registry: registry, limits: RelayLimits(),
+                                        logger: Logger(label: "test"))
+        relay = RelayContext(registry: registry, dispatcher: dispatcher, tokens: tokens, limits: RelayLimits(),
+                             logger: Logger(label: "test"), now: { 1_000 })
+    }
+
+    func channel(userID: Int64? = nil) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(handler: WebSocketHandler(relay: relay, userID: userID))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    func send(_ text: String, to channel: EmbeddedChannel, opcode: WebSocketOpcode = .text) throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text)))
+    }
+
+    func nextText(_ channel: EmbeddedChannel) throws -> String? {
+        guard let frame = try channel.readOutbound(as: WebSocketFrame.self) else { return nil }
+        #expect(frame.opcode == .text)
+        return String(buffer: frame.unmaskedData)
+    }
+
+    func closeCode(_ frame: WebSocketFrame?) -> UInt16? {
+        guard let frame, frame.opcode == .connectionClose else { return nil }
+        var data = frame.unmaskedData
+        return data.readInteger(as: UInt16.self)
+    }
+
+    @Test func identifyAnswersReadyAndRegisters() throws {
+        let channel = try channel()
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#,
+                 to: channel)
+        #expect(try nextText(channel) == #"{"op":"READY","d":{"user_id":4}}"#)
+        #expect(registry.count == 1)
+        try send(#"{"op":"IDENTIFY","d":{"token":"x"}}"#, to: channel)
+        #expect(try nextText(channel)?.contains("already identified") == true)
+        _ = try channel.finish()
+        #expect(registry.count == 0)
+    }
+
+    @Test func badIdentifyClosesWith4501() throws {
+        let channel = try channel()
+        try send(#"{"op":"IDENTIFY","d":{"token":"not-a-token"}}"#, to: channel)
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 4501)
+        #expect(registry.count == 0)
+        // The peer does not answer: the socket is dropped after the close timeout.
+        channel.embeddedEventLoop.advanceTime(by: RelayLimits().closeTimeout)
+        #expect(!channel.isActive)
+    }
+
+    @Test func silentClientIsClosedWith4001() throws {
+        let channel = try channel()
+        channel.embeddedEventLoop.advanceTime(by: RelayLimits().identifyTimeout)
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 4001)
+    }
+
+    @Test func sendBeforeIdentifyIsRefusedAndTheSocketStaysOpen() throws {
+        let channel = try channel()
+        try send(#"{"chat_id":1,"content":"hi","nonce":"n"}"#, to: channel)
+        #expect(try nextText(channel) == #"{"op":"ERROR","d":{"message":"send IDENTIFY first","nonce":"n"}}"#)
+        #expect(channel.isActive)
+    }
+
+    @Test func malformedAndBinaryFramesGetErrors() throws {
+        let channel = try channel(userID: 1)
+        try send("{", to: channel)
+        #expect(try nextText(channel)?.hasPrefix(#"{"op":"ERROR","d":{"message":"malformed JSON"#) == true)
+        try send("abc", to: channel, opcode: .binary)
+        #expect(try nextText(channel)?.contains("binary frames are not supported") == true)
+        #expect(channel.isActive)
+    }
+
+    @Test func pingIsAnsweredAndSilentPeersAreDropped() throws {
+        let channel = try channel(userID: 1)
+        try send("payload", to: channel, opcode: .ping)
+        let pong = try channel.readOutbound(as: WebSocketFrame.self)
+        #expect(pong?.opcode == .pong)
+        #expect(pong.map { String(buffer: $0.unmaskedData) } == "payload")
+
+        let interval = RelayLimits().pingInterval
+        channel.embeddedEventLoop.advanceTime(by: interval)
+        #expect(try channel.readOutbound(as: WebSocketFrame.self)?.opcode == .ping)
+        channel.embeddedEventLoop.advanceTime(by: interval)
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 4009)
+    }
+
+    @Test func clientCloseIsEchoed() throws {
+        let channel = try channel(userID: 1)
+        var data = ByteBuffer()
+        data.write(webSocketErrorCode: .normalClosure)
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 1000)
+        #expect(!channel.isActive)
+    }
+}
