@@ -18,8 +18,9 @@ public struct Configuration: Sendable {
     public var jwtSecret: [UInt8]
     /// `TOKEN_TTL_SECONDS` (86400): how long an issued token is valid.
     public var tokenLifetime: Int64
-    /// `FCGI_WORKERS` (number of cores, at least 2): FastCGI worker threads, each with its
-    /// own database connection.
+    /// `FCGI_WORKERS` (4 per core, at least 8): FastCGI worker threads, each with its own
+    /// database connection. More threads than cores because a thread is pinned for the whole
+    /// of a request, including a slow client's streamed upload.
     public var fcgiWorkers: Int
     /// `UPLOAD_MAX_BYTES` (50 MiB): the largest accepted upload body.
     public var uploadMaxBytes: Int64
@@ -72,8 +73,8 @@ public struct Configuration: Sendable {
             databasePath = dataDirectory + "/messenger.db"
         }
         tokenLifetime = try integer("TOKEN_TTL_SECONDS", default: TokenService.defaultLifetime, range: 60...31_536_000)
-        let cores = Int64(max(2, ProcessInfo.processInfo.activeProcessorCount))
-        fcgiWorkers = Int(try integer("FCGI_WORKERS", default: cores, range: 1...256))
+        let cores = Int64(ProcessInfo.processInfo.activeProcessorCount)
+        fcgiWorkers = Int(try integer("FCGI_WORKERS", default: max(8, 4 * cores), range: 1...256))
         uploadMaxBytes = try integer("UPLOAD_MAX_BYTES", default: 50 * 1024 * 1024, range: 1024...(4 << 30))
         migrationsDirectory = Self.absolute(value("MIGRATIONS_DIR") ?? "./migrations")
         logLevel = value("LOG_LEVEL") ?? "info"
