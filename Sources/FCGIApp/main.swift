@@ -27,6 +27,9 @@ do {
     case "migrate":
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let connection = try Connection(path: configuration.databasePath)
+        // Messages are private: only our own user reads the database (SQLite gives the WAL and
+        // shared-memory files the database file's mode).
+        chmod(configuration.databasePath, 0o600)
         let applied = try Migrator(directory: configuration.migrationsDirectory).migrate(connection)
         logger.info("database is at schema version \(Migrator.schemaVersion)",
                     metadata: ["applied": "\(applied)", "database": "\(configuration.databasePath)"])

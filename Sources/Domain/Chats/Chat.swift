@@ -62,7 +62,7 @@ public struct GroupDraft: Sendable, Equatable {
     public init(_ fields: JSONFields) throws(ValidationError) {
         let name = try fields.string("name")
         guard !name.allSatisfy(\.isWhitespace) else { throw ValidationError("name must not be empty") }
-        guard name.count <= Self.maxNameLength else {
+        guard name.unicodeScalars.count <= Self.maxNameLength else {
             throw ValidationError("name must be at most \(Self.maxNameLength) characters")
         }
         guard let values = try fields.optionalArray("participants") else {

@@ -46,7 +46,10 @@ public struct JSONFields {
     public func optionalString(_ key: String) throws(ValidationError) -> String? {
         switch members[key] {
         case nil, .null?: return nil
-        case .string(let value)?: return value
+        case .string(let value)?:
+            // NUL is valid JSON but no name, text or token of ours may carry it.
+            guard !value.utf8.contains(0) else { throw ValidationError("\(key) must not contain NUL characters") }
+            return value
         case let other?: throw ValidationError("\(key) must be a string, got \(other.typeName)")
         }
     }

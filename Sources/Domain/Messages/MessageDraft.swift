@@ -32,7 +32,7 @@ public struct MessageDraft: Sendable, Equatable {
         if isBlank && files.isEmpty {
             throw ValidationError("a message needs non-empty content or files")
         }
-        if let nonce, nonce.isEmpty || nonce.count > Self.maxNonceLength {
+        if let nonce, nonce.isEmpty || nonce.unicodeScalars.count > Self.maxNonceLength {
             throw ValidationError("nonce must be 1 to \(Self.maxNonceLength) characters")
         }
         self.content = content
@@ -59,7 +59,7 @@ public struct MessageDraft: Sendable, Equatable {
     /// The nonce of a send, validated on its own so that even a refused send can echo it back.
     public static func nonce(in fields: JSONFields) throws(ValidationError) -> String? {
         guard let nonce = try fields.optionalString("nonce") else { return nil }
-        guard !nonce.isEmpty, nonce.count <= maxNonceLength else {
+        guard !nonce.isEmpty, nonce.unicodeScalars.count <= maxNonceLength else {
             throw ValidationError("nonce must be 1 to \(maxNonceLength) characters")
         }
         return nonce

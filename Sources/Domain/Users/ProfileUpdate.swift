@@ -22,14 +22,14 @@ public struct ProfileUpdate: Sendable, Equatable {
         }
         if fields.members["display_name"] != nil {
             let value = try fields.optionalString("display_name")
-            if let value, value.count > Self.maxDisplayNameLength {
+            if let value, value.unicodeScalars.count > Self.maxDisplayNameLength {
                 throw ValidationError("display_name must be at most \(Self.maxDisplayNameLength) characters")
             }
             displayName = .set(value)
         }
         if fields.members["bio"] != nil {
             let value = try fields.optionalString("bio")
-            if let value, value.count > Self.maxBioLength {
+            if let value, value.unicodeScalars.count > Self.maxBioLength {
                 throw ValidationError("bio must be at most \(Self.maxBioLength) characters")
             }
             bio = .set(value)

@@ -25,13 +25,14 @@ enum LegacyRoutes {
     @Sendable static func history(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
         let name = try Username.validate(request.parameters["username"] ?? "")
+        let query = try request.messageQuery()
         guard let peer = try context.store.user(username: name) else {
             throw HTTPError(.notFound, "user \(name) not found")
         }
         guard let chatID = try context.store.directChatID(between: user.id, and: peer.id) else {
             return .json([LegacyMessage]())
         }
-        let messages = try context.store.messages(chatID: chatID, query: request.messageQuery())
+        let messages = try context.store.messages(chatID: chatID, query: query)
         return .json(messages.map { LegacyMessage($0, userID: user.id, peerID: peer.id) })
     }
 }

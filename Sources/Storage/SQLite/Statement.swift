@@ -32,7 +32,10 @@ public final class Statement {
             switch value {
             case .null: code = sqlite3_bind_null(handle, index)
             case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
-            case .text(let text): code = sqlite3_bind_text(handle, index, text, -1, csqlite_transient())
+            // The byte count, not -1: text may contain NUL (JSON's \u0000), which -1 would cut at.
+            case .text(let text):
+                code = sqlite3_bind_text64(handle, index, text, sqlite3_uint64(text.utf8.count), csqlite_transient(),
+                                           UInt8(SQLITE_UTF8))
             }
             guard code == SQLITE_OK else { throw error(code) }
         }

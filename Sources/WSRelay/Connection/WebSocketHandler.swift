@@ -78,7 +78,13 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         relay.logger.debug("websocket error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        if let handle, error is NIOWebSocketFrameAggregator.Error {
+            // Fragments adding up to more than the frame limit: the same answer as one
+            // oversized frame gets from NIO's decoder.
+            handle.closeOnLoop(.messageTooBig)
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     private func handleText(_ data: ByteBuffer, context: ChannelHandlerContext) {

@@ -1,0 +1,99 @@
+import Domain
+import Foundation
+import Storage
+import Testing
+
+@Suite struct ConnectionTests {
+    private let database: TestDatabase
+
+    init() throws {
+        database = try TestDatabase()
+    }
+
+    @Test func journalModeIsWAL() throws {
+        let store = try database.migratedStore()
+        #expect(try store.connection.statement("PRAGMA journal_mode").first { $0.string(0) } == "wal")
+        #expect(FileManager.default.fileExists(atPath: database.path + "-wal"))
+    }
+
+    @Test func foreignKeysAreOn() throws {
+        let store = try database.migratedStore()
+        #expect(try store.connection.statement("PRAGMA foreign_keys").first { $0.int(0) } == 1)
+        let error = try #require(throws: StorageError.self) {
+            try store.connection.statement("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)").run([.integer(99), .integer(99)])
+        }
+        #expect(error.isConstraintViolation)
+    }
+
+    @Test func busyTimeoutIsSet() throws {
+        #expect(try database.connection().statement("PRAGMA busy_timeout").first { $0.int(0) } == 5000)
+        #expect(try database.connection(busyTimeoutMilliseconds: 250).statement("PRAGMA busy_timeout").first { $0.int(0) } == 250)
+    }
+
+    @Test func writeRollsBackWhenItsBodyThrows() throws {
+        let store = try database.migratedStore()
+        struct Refusal: Error {}
+        #expect(throws: Refusal.self) {
+            try store.connection.write {
+                try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("ghost")])
+                throw Refusal()
+            }
+        }
+        #expect(try store.count("users") == 0)
+        // The connection is usable afterwards: no transaction was left open.
+        _ = try store.login(username: "alice")
+        #expect(try store.count("users") == 1)
+    }
+
+    @Test func savepointRollsBackOnlyItsOwnWork() throws {
+        let store = try database.migratedStore()
+        struct Refusal: Error {}
+        let insert = "INSERT INTO users (username) VALUES (?)"
+        try store.connection.write {
+            try store.connection.statement(insert).run([.text("kept")])
+            #expect(throws: Refusal.self) {
+                try store.connection.savepoint {
+                    try store.connection.statement(insert).run([.text("dropped")])
+                    throw Refusal()
+                }
+            }
+            try store.connection.savepoint { try store.connection.statement(insert).run([.text("also-kept")]) }
+        }
+        #expect(try store.user(username: "kept") != nil)
+        #expect(try store.user(username: "dropped") == nil)
+        #expect(try store.user(username: "also-kept") != nil)
+    }
+
+    @Test func storageErrorsCarryTheSQLButNotTheBoundValues() throws {
+        let store = try database.migratedStore()
+        _ = try store.login(username: "secret-name")
+        let error = try #require(throws: StorageError.self) {
+            try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("secret-name")])
+        }
+        #expect(error.isConstraintViolation)
+        #expect(error.sql == "INSERT INTO users (username) VALUES (?)")
+        #expect(error.description.contains("INSERT INTO users"))
+        #expect(!error.description.contains("secret-name"))
+    }
+
+    @Test func badSQLIsAnError() throws {
+        let connection = try database.connection()
+        #expect(throws: StorageError.self) { try connection.statement("SELEC nonsense") }
+        #expect(throws: StorageError.self) { try connection.execute("CREATE TABLE") }
+    }
+
+    @Test func theDirectPairIsUniqueInTheDatabaseItself() throws {
+        let store = try database.migratedStore()
+        let users = try store.users("alice", "bob")
+        let insert = "INSERT INTO chats (chat_type, creator_id, direct_low, direct_high) VALUES ('direct', ?, ?, ?)"
+        try store.connection.statement(insert).run([.integer(users[0].id), .integer(users[0].id), .integer(users[1].id)])
+        let error = try #require(throws: StorageError.self) {
+            try store.connection.statement(insert).run([.integer(users[1].id), .integer(users[0].id), .integer(users[1].id)])
+        }
+        #expect(error.isConstraintViolation)
+        // The pair must be ordered, so the reversed pair cannot sneak in either.
+        #expect(throws: StorageError.self) {
+            try store.connection.statement(insert).run([.integer(users[1].id), .integer(users[1].id), .integer(users[0].id)])
+        }
+    }
+}

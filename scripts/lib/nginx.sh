@@ -1,0 +1,37 @@
+# Renders nginx/nginx.conf.template. Source after common.sh.
+# shellcheck shell=bash
+
+# render_nginx_conf TEMPLATE OUTPUT NAME=VALUE...: replaces every @@NAME@@ in TEMPLATE with
+# VALUE and writes OUTPUT. Fails if a placeholder is left over. Values are inserted literally.
+render_nginx_conf() {
+    local template=$1 output=$2 pair name value text
+    shift 2
+    text="$(<"$template")"
+    for pair in "$@"; do
+        name="${pair%%=*}"
+        value="${pair#*=}"
+        text="${text//"@@${name}@@"/"$value"}"
+    done
+    if [[ $text =~ @@([A-Z_]+)@@ ]]; then
+        die "nginx template placeholder @@${BASH_REMATCH[1]}@@ was not given a value"
+    fi
+    printf '%s\n' "$text" > "$output.tmp"
+    mv -f "$output.tmp" "$output"
+}
+
+# nginx_limits: sets WORKER_CONNECTIONS and WORKER_RLIMIT_NOFILE from the open-files hard
+# limit. 16384 connections and twice as many files when allowed; never more files than
+# the hard limit (nginx cannot raise it past that, not even as root in a container).
+nginx_limits() {
+    WORKER_CONNECTIONS=16384
+    WORKER_RLIMIT_NOFILE=32768
+    local hard
+    hard="$(ulimit -Hn)"
+    if [[ $hard != unlimited ]] && (( hard < WORKER_RLIMIT_NOFILE )); then
+        WORKER_RLIMIT_NOFILE=$hard
+        if (( hard - 512 < WORKER_CONNECTIONS )); then
+            WORKER_CONNECTIONS=$(( hard > 1536 ? hard - 512 : 1024 ))
+            log "warning: open-files hard limit is $hard; nginx gets $WORKER_CONNECTIONS worker_connections"
+        fi
+    fi
+}
