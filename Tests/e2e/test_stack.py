@@ -72,10 +72,14 @@ def test_hidden_uploads_are_never_served(stack):
     # In-progress uploads are hidden files.
     name = f".upload-{uuid.uuid4()}.part"
     put_upload(stack, name, b"half an upload")
-    for path in (f"/uploads/{name}", f"/uploads/%2E{name[1:]}", f"/uploads/x/../{name}"):
-        response = get(stack, path)
-        assert response.status_code in (403, 404), (path, response.status_code)
-        assert b"half an upload" not in response.content
+    try:
+        for path in (f"/uploads/{name}", f"/uploads/%2E{name[1:]}", f"/uploads/x/../{name}"):
+            response = get(stack, path)
+            assert response.status_code in (403, 404), (path, response.status_code)
+            assert b"half an upload" not in response.content
+    finally:
+        # Other tests check that no temporary upload is ever left behind.
+        (stack.uploads_dir / name).unlink()
 
 
 def test_uploads_directory_is_not_listed(stack):
