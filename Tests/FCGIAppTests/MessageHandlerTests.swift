@@ -109,6 +109,7 @@ import Testing
         #expect(try idsOf("after_id=\(ids[1])&limit=2") == Array(ids[2...3]))
         #expect(try idsOf("after_id=\(ids[0])&before_id=\(ids[3])") == Array(ids[1...2]))
         #expect(try idsOf("after_id=\(ids[4])") == [])
+        #expect(try idsOf("after_id=0&limit=2") == Array(ids[0...1]))
         #expect(try idsOf("limit=1000") == ids)
     }
 

@@ -36,6 +36,14 @@ extension Request {
         return try Self.parseID(raw, name: name)
     }
 
+    /// An optional cursor from the query string: a message id, or 0 for "from the start",
+    /// which is where a client that has seen nothing catches up from.
+    func queryCursor(_ name: String) throws(HTTPError) -> Int64? {
+        guard let raw = query[name] else { return nil }
+        if raw == "0" { return 0 }
+        return try Self.parseID(raw, name: name)
+    }
+
     static func parseID(_ raw: String, name: String) throws(HTTPError) -> Int64 {
         guard !raw.isEmpty, raw.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw HTTPError(.badRequest, "\(name) must be a positive integer")

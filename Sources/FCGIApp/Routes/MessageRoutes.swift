@@ -23,7 +23,7 @@ enum MessageRoutes {
 }
 
 extension Request {
-    /// `limit` (1–1000, default 100), `before_id`, `after_id`.
+    /// `limit` (1–1000, default 100), `before_id`, `after_id` (0 allowed: from the start).
     func messageQuery() throws(HTTPError) -> MessageQuery {
         var query = MessageQuery()
         if let raw = self.query["limit"] {
@@ -33,7 +33,7 @@ extension Request {
             query.limit = limit
         }
         query.beforeID = try queryID("before_id")
-        query.afterID = try queryID("after_id")
+        query.afterID = try queryCursor("after_id")
         return query
     }
 }
