@@ -31,21 +31,20 @@ final class FastCGIRequest {
         FCGX_GetParam(name, request.pointee.envp).map { String(cString: $0) }
     }
 
-    /// Every `HTTP_*` parameter as a header: `HTTP_X_FORWARDED_FOR` → `x-forwarded-for`.
+    /// The request headers the API reads, by their FastCGI parameter names. Only these are
+    /// copied out of libfcgi: building every `HTTP_*` header into Swift strings cost more than
+    /// the database query of a typical read.
+    private static let headerParameters = [
+        ("authorization", "HTTP_AUTHORIZATION"),
+        ("content-type", "CONTENT_TYPE"),
+        ("content-length", "CONTENT_LENGTH"),
+    ]
+
     func headers() -> [String: String] {
         var headers: [String: String] = [:]
-        guard var entry = request.pointee.envp else { return headers }
-        while let pointer = entry.pointee {
-            let pair = String(cString: pointer)
-            if pair.hasPrefix("HTTP_"), let equals = pair.firstIndex(of: "=") {
-                let name = pair[pair.index(pair.startIndex, offsetBy: 5)..<equals]
-                    .lowercased().replacingOccurrences(of: "_", with: "-")
-                headers[name] = String(pair[pair.index(after: equals)...])
-            }
-            entry += 1
+        for (name, parameter) in Self.headerParameters {
+            if let value = self.parameter(parameter), !value.isEmpty { headers[name] = value }
         }
-        if let type = parameter("CONTENT_TYPE"), !type.isEmpty { headers["content-type"] = type }
-        if let length = parameter("CONTENT_LENGTH"), !length.isEmpty { headers["content-length"] = length }
         return headers
     }
 
