@@ -1,0 +1,119 @@
+import NIOConcurrencyHelpers
+
+/// The messages of a ws-fan-out run in flight: when each was sent and how many member
+/// sockets still have to receive it. Deliveries arrive on every event loop, so it sits
+/// behind one lock; it is touched once per delivery (~100,000 times/s), which a
+/// pthread mutex takes in its stride next to the frame decoding around it.
+final class FanoutTracker: Sendable {
+    private struct Slot {
+        var sequence: UInt64 = .max
+        var sentAt: UInt64 = 0
+        var remaining: Int32 = 0
+    }
+
+    private struct State {
+        var slots: [Slot]
+        var outstanding = 0
+        var expected: Int32 = 0
+        var window = MeasureWindow.never
+        var tally = Tally()
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let mask: Int
+
+    /// Room for `window` messages in flight (with headroom for stragglers).
+    init(window: Int) {
+        var size = 1024
+        while size < window * 4 { size <<= 1 }
+        mask = size - 1
+        state = NIOLockedValueBox(State(slots: [Slot](repeating: Slot(), count: size)))
+    }
+
+    /// Starts measuring; every message must reach `expected` sockets.
+    func start(window: MeasureWindow, expected: Int) {
+        state.withLockedValue {
+            $0.window = window
+            $0.expected = Int32(expected)
+        }
+    }
+
+    var outstanding: Int { state.withLockedValue { $0.outstanding } }
+
+    var tally: Tally { state.withLockedValue { $0.tally } }
+
+    func sent(_ sequence: UInt64, at now: UInt64) {
+        state.withLockedValue { state in
+            let index = Int(truncatingIfNeeded: sequence) & mask
+            if state.slots[index].remaining > 0 {
+                // A slot still waiting after the ring came round: that message is lost.
+                state.outstanding -= 1
+                state.tally.lost += 1
+            }
+            state.slots[index] = Slot(sequence: sequence, sentAt: now, remaining: state.expected)
+            state.outstanding += 1
+            if state.window.contains(now) { state.tally.sent += 1 }
+        }
+    }
+
+    /// One member's copy arrived; true when it was the last one (a window slot is free).
+    func delivered(_ sequence: UInt64, at now: UInt64) -> Bool {
+        state.withLockedValue { state in
+            let index = Int(truncatingIfNeeded: sequence) & mask
+            guard state.slots[index].sequence == sequence, state.slots[index].remaining > 0 else { return false }
+            state.slots[index].remaining -= 1
+            let nanos = now &- state.slots[index].sentAt
+            let measured = state.window.contains(now)
+            if measured {
+                state.tally.delivered += 1
+                state.tally.deliveryLatency.record(Tally.micros(nanos))
+            }
+            guard state.slots[index].remaining == 0 else { return false }
+            state.outstanding -= 1
+            if measured {
+                state.tally.answered += 1
+                state.tally.latency.record(Tally.micros(nanos))
+            }
+            return true
+        }
+    }
+
+    /// The server refused the send (an ERROR frame with its nonce).
+    func refused(_ sequence: UInt64) {
+        state.withLockedValue { state in
+            state.tally.errors += 1
+            let index = Int(truncatingIfNeeded: sequence) & mask
+            guard state.slots[index].sequence == sequence, state.slots[index].remaining > 0 else { return }
+            state.slots[index].remaining = 0
+            state.outstanding -= 1
+        }
+    }
+
+    func error() {
+        state.withLockedValue { $0.tally.errors += 1 }
+    }
+
+    func skipped(_ count: Int, at now: UInt64) {
+        state.withLockedValue { state in
+            if state.window.contains(now) { state.tally.skipped += count }
+        }
+    }
+
+    /// Gives up on messages older than `timeout` ns that some member never received;
+    /// returns how many window slots that freed.
+    func expire(olderThan timeout: UInt64, now: UInt64) -> Int {
+        state.withLockedValue { state in
+            guard state.outstanding > 0 else { return 0 }
+            var freed = 0
+            for index in state.slots.indices where state.slots[index].remaining > 0
+                && now &- state.slots[index].sentAt > timeout
+            {
+                state.slots[index].remaining = 0
+                freed += 1
+            }
+            state.outstanding -= freed
+            state.tally.lost += freed
+            return freed
+        }
+    }
+}

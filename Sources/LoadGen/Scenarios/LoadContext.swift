@@ -1,0 +1,67 @@
+import NIOCore
+import NIOPosix
+
+/// What every scenario runs with: the options, nginx's endpoint and the event loops.
+struct LoadContext {
+    let options: Options
+    let endpoint: Endpoint
+    let group: MultiThreadedEventLoopGroup
+    let loops: [EventLoop]
+
+    init(options: Options) throws {
+        self.options = options
+        endpoint = try Endpoint(host: options.host, port: options.port, sourceCount: options.effectiveSources)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
+        loops = Array(group.makeIterator())
+    }
+
+    /// Fixtures over `connectConcurrency`-bounded parallel sessions (at most 64).
+    func fixtures() -> Fixtures {
+        Fixtures(endpoint: endpoint, group: group, concurrency: min(64, options.connectConcurrency))
+    }
+
+    /// One `LoopStats` per loop, created on it; index i belongs to `loops[i]`.
+    func makeLoopStats() throws -> [NIOLoopBound<LoopStats>] {
+        try loops.map { loop in try loop.submit { NIOLoopBound(LoopStats(), eventLoop: loop) }.wait() }
+    }
+
+    /// Runs `body` on every loop and waits for all.
+    func onEachLoop(_ body: @escaping @Sendable (Int) -> Void) throws {
+        let futures = loops.enumerated().map { index, loop in loop.submit { body(index) } }
+        try EventLoopFuture.andAllSucceed(futures, on: loops[0]).wait()
+    }
+
+    /// Sums a value read on every loop.
+    func sumOverLoops(_ read: @escaping @Sendable (Int) -> Int) throws -> Int {
+        try loops.enumerated().map { index, loop in loop.submit { read(index) } }
+            .reduce(0) { $0 + (try $1.wait()) }
+    }
+
+    /// Merges the tallies of `stats`.
+    func merged(_ stats: [NIOLoopBound<LoopStats>]) throws -> Tally {
+        var total = Tally()
+        for bound in stats {
+            total.add(try bound.eventLoop.submit { bound.value.tally }.wait())
+        }
+        return total
+    }
+
+    /// Sleeps until `deadline` (monotonic ns).
+    func wait(until deadline: UInt64) {
+        wait(until: deadline) {}
+    }
+
+    /// Sleeps until `deadline` (monotonic ns), calling `tick` about once a second.
+    func wait(until deadline: UInt64, tick: () throws -> Void) rethrows {
+        while true {
+            let now = monotonicNanos()
+            guard now < deadline else { return }
+            sleepSeconds(min(1.0, Double(deadline - now) / 1e9))
+            if monotonicNanos() < deadline { try tick() }
+        }
+    }
+
+    func shutdown() {
+        try? group.syncShutdownGracefully()
+    }
+}

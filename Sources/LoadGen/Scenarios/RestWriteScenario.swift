@@ -1,0 +1,96 @@
+import NIOCore
+
+/// rest-write: `POST /chats/:id/messages` over N keep-alive connections (one user each,
+/// two per direct chat), each sending its next request when the last one is answered, or
+/// paced to --rate in total. Committed (HTTP 200) messages/s and request latency.
+enum RestWriteScenario {
+    static func run(_ load: LoadContext) throws -> Report {
+        let options = load.options
+        let fixtures = load.fixtures()
+        say("rest-write: logging in \(options.users) users")
+        let users = try fixtures.login(prefix: options.prefix, count: options.users)
+        let chats = try fixtures.directChats(pairing: users)
+        fixtures.close()
+
+        let stats = try load.makeLoopStats()
+        let sessions = (0..<users.count).map {
+            HTTPSession(endpoint: load.endpoint, loop: load.loops[$0 % load.loops.count], index: $0)
+        }
+        let measure = MeasureWindow(warmup: options.warmup, duration: options.duration)
+        try load.onEachLoop { stats[$0].value.window = measure }
+        let interval: UInt64 = options.rate > 0 ? UInt64(Double(users.count) / options.rate * 1e9) : 0
+        let loadStart = monotonicNanos()
+        say("rest-write: \(users.count) connections " + (options.rate > 0 ? "at \(options.rate) req/s" : "flat out")
+            + "; warm-up \(options.warmup) s, measuring \(options.duration) s")
+
+        let finished = sessions.indices.map { index in
+            let session = sessions[index]
+            let done = session.loop.makePromise(of: Void.self)
+            let path = "/chats/\(chats[index / 2])/messages"
+            let token = users[index].token
+            let loopStats = stats[index % stats.count]
+            // Spread the paced sessions' first sends over one interval.
+            let offset = interval * UInt64(index) / UInt64(max(1, sessions.count))
+            @Sendable func step(_ sequence: UInt64) {
+                let now = monotonicNanos()
+                guard now < measure.end else { return done.succeed() }
+                if interval > 0 {
+                    let due = loadStart + offset + sequence * interval
+                    if now < due {
+                        session.loop.scheduleTask(deadline: .uptimeNanoseconds(due)) { step(sequence) }
+                        return
+                    }
+                }
+                let call = HTTPCall.post(path, json: #"{"content":"r\#(sequence)"}"#, token: token)
+                session.request(call, retryOnClose: false).whenComplete { result in
+                    let stats = loopStats.value
+                    stats.sent(at: now)
+                    switch result {
+                    case .success(let answer) where answer.status == 200:
+                        stats.answered(at: monotonicNanos(), after: answer.nanos)
+                        step(sequence + 1)
+                    case .success, .failure:
+                        stats.error()
+                        // Do not spin on a failing server.
+                        session.loop.scheduleTask(in: .milliseconds(10)) { step(sequence + 1) }
+                    }
+                }
+            }
+            session.loop.execute { step(0) }
+            return done.futureResult
+        }
+
+        load.wait(until: measure.start)
+        let cpu = CPUMeter()
+        let watched = WatchedCPUMeter(options.watch)
+        var previous = 0
+        try load.wait(until: measure.end) {
+            let answered = try load.sumOverLoops { stats[$0].value.tally.answered }
+            say("  \(answered - previous) messages committed in the last second")
+            previous = answered
+        }
+        let coresUsed = cpu.coresUsed
+        var processCPU = Report(scenario: "")
+        watched.report(into: &processCPU)
+        try EventLoopFuture.andAllComplete(finished, on: load.loops[0]).wait()
+        let tally = try load.merged(stats)
+        for session in sessions { _ = try? session.close().wait() }
+
+        let seconds = measure.seconds
+        var report = Report(scenario: options.scenario.rawValue)
+        report.add("connections", users.count)
+        report.add("target_rate", options.rate, digits: 0)
+        report.add("duration_s", seconds, digits: 2)
+        report.add("sent", tally.sent)
+        report.add("committed", tally.answered)
+        report.add("msgs_per_s", Double(tally.answered) / seconds, digits: 0)
+        report.addLatency(tally.latency)
+        report.add("errors", tally.errors)
+        report.add("loadgen_cpu", coresUsed, digits: 2)
+        report.append(processCPU)
+        say(String(format: "rest-write: %.0f msgs/s committed, p50 %.2f ms, p99 %.2f ms, errors %d, loadgen CPU %.2f cores",
+                   Double(tally.answered) / seconds, Report.millis(tally.latency, 50), Report.millis(tally.latency, 99),
+                   tally.errors, coresUsed))
+        return report
+    }
+}

@@ -1,0 +1,35 @@
+/// The tally of the sockets or sessions on one event loop; touched on that loop only.
+final class LoopStats {
+    /// Set when the load starts; until then nothing is in the window.
+    var window = MeasureWindow.never
+    private(set) var tally = Tally()
+
+    @inline(__always)
+    func sent(at now: UInt64) {
+        if window.contains(now) { tally.sent += 1 }
+    }
+
+    @inline(__always)
+    func answered(at now: UInt64, after nanos: UInt64) {
+        guard window.contains(now) else { return }
+        tally.answered += 1
+        tally.latency.record(Tally.micros(nanos))
+    }
+
+    @inline(__always)
+    func delivered(at now: UInt64) {
+        if window.contains(now) { tally.delivered += 1 }
+    }
+
+    /// Errors count whenever they happen: a clean run has none, warm-up included.
+    func error() {
+        tally.errors += 1
+    }
+
+    func skipped(_ count: Int, at now: UInt64) {
+        if window.contains(now) { tally.skipped += count }
+    }
+}
+
+@available(*, unavailable)
+extension LoopStats: Sendable {}

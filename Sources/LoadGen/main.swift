@@ -1,0 +1,48 @@
+import Foundation
+
+// LoadGen: the load generator behind scripts/bench. See Options.usage, or `LoadGen --help`.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.isEmpty || arguments.contains("--help") || arguments.contains("-h") {
+    FileHandle.standardError.write(Data((Options.usage + "\n").utf8))
+    exit(arguments.isEmpty ? 64 : 0)
+}
+
+let options: Options
+do {
+    options = try Options.parse(arguments)
+} catch {
+    FileHandle.standardError.write(Data("LoadGen: \(error)\n\n\(Options.usage)\n".utf8))
+    exit(64)  // EX_USAGE
+}
+
+signal(SIGPIPE, SIG_IGN)
+let fileLimit = ProcessResources.raiseOpenFilesLimit()
+guard options.connectionCount + 256 <= fileLimit else {
+    say("error: \(options.connectionCount) connections need more open files than the limit of \(fileLimit) (raise ulimit -n)")
+    exit(69)  // EX_UNAVAILABLE
+}
+
+// Whatever happens, the generator stops by itself: setup gets a budget that grows with the
+// connection count, the load its own duration.
+let budget = 120 + Double(options.connectionCount) / 50 + options.warmup + options.duration + options.hold + 30
+DispatchQueue.global().asyncAfter(deadline: .now() + budget) {
+    say("error: still running after \(Int(budget)) s; giving up")
+    exit(2)
+}
+
+do {
+    let load = try LoadContext(options: options)
+    let report: Report
+    switch options.scenario {
+    case .wsIngest: report = try IngestScenario.run(load)
+    case .wsFanout: report = try FanoutScenario.run(load)
+    case .wsIdle: report = try IdleScenario.run(load)
+    case .restWrite: report = try RestWriteScenario.run(load)
+    }
+    FileHandle.standardOutput.write(Data((report.line + "\n").utf8))
+    load.shutdown()
+} catch {
+    say("error: \(error)")
+    exit(1)
+}

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Turns the raw results scripts/bench collected into the benchmark table.
+
+usage: bench_report.py WORK_DIR REPORT.md
+
+Reads WORK_DIR (meta.json, LoadGen JSON lines, wrk outputs, upload/cp timings), prints the
+table (figure, value, baseline, ratio, bar, result) on stdout and writes REPORT.md with the
+command, date, nproc, a "how measured" note per row, the CPU each process used, and the raw
+results. Whatever follows the notes marker in an existing REPORT.md is kept.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+NOTES_MARKER = "<!-- Everything below this line is kept when scripts/bench rewrites this file. -->"
+CENTRIFUGO_DELIVERIES_PER_CPU = 12_500
+CENTRIFUGO_BYTES_PER_CONNECTION = 30 * 1024
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    # A log with the JSON line last (LoadGen prints "ready" first in ws-idle).
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        return None
+
+
+def wrk_result(path):
+    """Requests/s, p99 (ms), non-2xx count and total requests from `wrk --latency` output."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not rate or not p99:
+        return None
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"(\d+) requests in", text)
+    return {
+        "rps": float(rate.group(1)),
+        "p99_ms": float(p99.group(1)) * scale,
+        "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in errors.groups()) if errors else 0),
+        "requests": int(total.group(1)) if total else 0,
+    }
+
+
+def cpu_between(before_path, after_path):
+    before, after = load_json(before_path), load_json(after_path)
+    if not before or not after or after["t"] <= before["t"]:
+        return {}
+    wall = after["t"] - before["t"]
+    # A process restarted in between (other pids) or gone is left out.
+    return {name: (after["cpu"][name] - seconds) / wall for name, seconds in before["cpu"].items()
+            if name in after["cpu"] and before.get("pids", {}).get(name) == after.get("pids", {}).get(name)
+            and after["cpu"][name] >= seconds}
+
+
+def num(value, digits=0):
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+class Row:
+    def __init__(self, figure, value, baseline, ratio, bar, passed, how, errors=0):
+        self.figure, self.value, self.baseline, self.bar, self.how = figure, value, baseline, bar, how
+        self.ratio = "—" if ratio is None else f"{ratio:.2f}"
+        if passed is None:
+            self.result = "n/a"
+        elif errors:
+            self.result = f"FAIL ({errors} errors)"
+        else:
+            self.result = "PASS" if passed else "FAIL"
+
+
+def build_rows(work, meta):
+    rows = []
+    nproc = meta.get("nproc") or 1
+
+    # REST read
+    static = [r for r in (wrk_result(p) for p in sorted(glob.glob(f"{work}/wrk_static_*.txt"))) if r]
+    app = [r for r in (wrk_result(p) for p in sorted(glob.glob(f"{work}/wrk_app_*.txt"))) if r]
+    static_rps = statistics.mean(r["rps"] for r in static) if static else None
+    app_rps = statistics.mean(r["rps"] for r in app) if app else None
+    static_p99 = max(r["p99_ms"] for r in static) if static else None
+    app_p99 = max(r["p99_ms"] for r in app) if app else None
+    app_errors = sum(r["errors"] for r in app)
+    ratio = app_rps / static_rps if app_rps and static_rps else None
+    rounds = meta.get("rounds", 1)
+    rows.append(Row(
+        "REST read: `GET /users/:id` (wrk, 64 conns)", f"{num(app_rps)} req/s",
+        f"{num(static_rps)} req/s (nginx static file)", ratio, "≥ 0.40 × baseline (ratio)",
+        None if ratio is None else ratio >= 0.40,
+        f"`wrk -t2 -c64 -d{meta.get('wrk_seconds')}s --latency` with a bearer token on `GET /users/<id>`, "
+        "alternated with the same wrk on a small JSON file (that user's object, ~90 bytes) nginx serves "
+        f"from `$DATA_DIR/uploads/`; {rounds} round(s) each, mean req/s.",
+        app_errors))
+    rows.append(Row(
+        "REST read: p99 latency", f"{num(app_p99, 2)} ms", f"{num(static_p99, 2)} ms (static file)", None,
+        "< 10 ms (absolute)", None if app_p99 is None else app_p99 < 10,
+        "wrk's `--latency` 99th percentile (the worst of the rounds).", app_errors))
+
+    # REST write
+    rest = load_json(f"{work}/rest_write.json")
+    single = load_json(f"{work}/sqlite_single.json")
+    rest_rate = rest.get("msgs_per_s") if rest else None
+    single_rate = single.get("rows_per_s") if single else None
+    rows.append(Row(
+        f"REST write: `POST /chats/:id/messages` ({meta.get('rest_connections')} conns)",
+        f"{num(rest_rate)} msgs/s", f"{num(single_rate)} rows/s (SQLite, one commit per row)",
+        rest_rate / single_rate if rest_rate and single_rate else None, "≥ 5,000 msgs/s (absolute)",
+        None if rest_rate is None else rest_rate >= 5000,
+        "LoadGen `rest-write`: keep-alive HTTP/1.1 connections through nginx, one user each (two per "
+        "direct chat), each sending the next message when the last was answered; HTTP 200 answers in the "
+        "measured window. Baseline: `scripts/lib/bench_sqlite.py single` — the messages table with its "
+        "indexes, WAL, synchronous=NORMAL, one `BEGIN IMMEDIATE` transaction per row, same disk.",
+        rest.get("errors", 0) if rest else 0))
+    rows.append(Row(
+        "REST write: p99 latency", f"{num(rest.get('p99_ms') if rest else None, 2)} ms",
+        f"p50 {num(rest.get('p50_ms') if rest else None, 2)} ms", None, "< 20 ms (absolute)",
+        None if not rest else rest["p99_ms"] < 20,
+        "Request written → response's last byte, per request, in an HDR histogram.",
+        rest.get("errors", 0) if rest else 0))
+
+    # WS ingest
+    ingest = load_json(f"{work}/ingest.json")
+    batch = load_json(f"{work}/sqlite_batch.json")
+    ingest_rate = ingest.get("msgs_per_s") if ingest else None
+    batch_rate = batch.get("rows_per_s") if batch else None
+    users = ingest.get("users") if ingest else meta.get("ingest_users")
+    rows.append(Row(
+        f"WS ingest: {num(users)} users in {num((users or 0) // 2)} direct chats",
+        f"{num(ingest_rate)} msgs/s", f"{num(batch_rate)} rows/s (SQLite, 1,000 rows per commit)",
+        ingest_rate / batch_rate if ingest_rate and batch_rate else None, "≥ 20,000 msgs/s (absolute)",
+        None if ingest_rate is None else ingest_rate >= 20000,
+        f"LoadGen `ws-ingest`: one socket per user through nginx (`Authorization: Bearer` at the "
+        f"handshake), each sending `{{chat_id, content, nonce}}` flat out with "
+        f"{ingest.get('window', 1) if ingest else 1} unacknowledged message(s) at a time; ACKs received in the "
+        "measured window. Baseline: `bench_sqlite.py batch`, rows generated inside SQLite, 1,000 per "
+        "transaction — the most a group commit can do on this disk.",
+        ingest.get("errors", 0) if ingest else 0))
+    rows.append(Row(
+        "WS ingest: p99 send → ACK", f"{num(ingest.get('p99_ms') if ingest else None, 2)} ms",
+        f"p50 {num(ingest.get('p50_ms') if ingest else None, 2)} ms", None, "< 50 ms (absolute)",
+        None if not ingest else ingest["p99_ms"] < 50,
+        "Frame written → ACK with its nonce read, per message. With one message in flight per user, "
+        "latency ≥ users ÷ throughput (Little's law): 2,000 users need > 40,000 msgs/s for a 50 ms p99.",
+        ingest.get("errors", 0) if ingest else 0))
+
+    # WS fan-out
+    fanout = load_json(f"{work}/fanout.json")
+    members = fanout.get("members") if fanout else meta.get("fanout_members")
+    deliveries = fanout.get("deliveries_per_s") if fanout else None
+    reference = CENTRIFUGO_DELIVERIES_PER_CPU * nproc
+    rows.append(Row(
+        f"WS fan-out: {num(members)}-member group, one sender", f"{num(deliveries)} deliveries/s",
+        f"{num(reference)} /s (Centrifugo, published: 12,500/CPU × {nproc})",
+        deliveries / reference if deliveries else None, "≥ 100,000 deliveries/s (absolute)",
+        None if deliveries is None else deliveries >= 100000,
+        f"LoadGen `ws-fanout`: all members connected through nginx; the first sends flat out with "
+        f"{fanout.get('window', 16) if fanout else 16} messages not yet delivered to every member; message "
+        "frames received by all sockets (the sender's own copy included) in the measured window. The "
+        "baseline is a published figure, not measured here.",
+        (fanout.get("errors", 0) + fanout.get("lost", 0)) if fanout else 0))
+
+    latency = load_json(f"{work}/latency.json")
+    achieved = latency.get("deliveries_per_s") if latency else None
+    rows.append(Row(
+        f"WS latency: same group at {num(meta.get('fanout_bar', 100000) / 2)} deliveries/s",
+        f"{num(latency.get('p99_ms') if latency else None, 2)} ms p99",
+        f"p50 {num(latency.get('p50_ms') if latency else None, 2)} ms; {num(achieved)} deliveries/s achieved",
+        None, "< 25 ms (absolute)", None if not latency else latency["p99_ms"] < 25,
+        f"LoadGen `ws-fanout --rate {meta.get('latency_rate')}` (half the fan-out bar): send → the last "
+        "member's copy, per message.",
+        (latency.get("errors", 0) + latency.get("lost", 0)) if latency else 0))
+
+    # Idle
+    idle = load_json(f"{work}/idle.json")
+    rss = load_json(f"{work}/idle_rss.json")
+    sockets = idle.get("open_at_end") if idle else None
+    per_connection = None
+    if idle and rss and sockets and rss.get("rss_with_kb", 0) > 0:
+        per_connection = (rss["rss_with_kb"] - rss["rss_before_kb"]) * 1024 / sockets
+    rows.append(Row(
+        f"Idle: {num(idle.get('sockets') if idle else meta.get('idle_sockets'))} authenticated sockets",
+        f"{num(per_connection / 1024 if per_connection is not None else None, 1)} KB/conn WSRelay RSS",
+        "30 KB/conn (Centrifugo, published)",
+        per_connection / CENTRIFUGO_BYTES_PER_CONNECTION if per_connection is not None else None,
+        "≤ 16 KB/conn (absolute)", None if per_connection is None else per_connection <= 16 * 1024,
+        "LoadGen `ws-idle` opens the sockets through nginx and prints `ready`; WSRelay's VmRSS "
+        f"({num(rss.get('rss_before_kb') if rss else None)} KB before → "
+        f"{num(rss.get('rss_with_kb') if rss else None)} KB with the sockets, highest of 5 samples 1 s "
+        "after `ready`) ÷ open sockets. Run first, on a fresh relay.",
+        (idle.get("errors", 0) if idle else 0) + (1 if rss and rss.get("relay_restarted") else 0)))
+
+    # Upload
+    uploads, copies = [], []
+    for path, target in ((f"{work}/upload.txt", uploads), (f"{work}/cp.txt", copies)):
+        try:
+            with open(path) as f:
+                target.extend(line.split() for line in f if line.strip())
+        except OSError:
+            pass
+    ok = [u for u in uploads if len(u) == 5 and u[2] == "200" and float(u[1]) > 0]
+    failed_uploads = len(uploads) - len(ok)
+    upload_mbs = statistics.median(int(u[0]) / float(u[1]) / 1e6 for u in ok) if ok else None
+    cp_mbs = statistics.median(int(c[0]) / float(c[1]) / 1e6 for c in copies if float(c[1]) > 0) if copies else None
+    growth = max((int(u[4]) - int(u[3])) / 1024 for u in uploads) if uploads else None
+    rows.append(Row(
+        "Upload: one 50 MiB file through nginx", f"{num(upload_mbs, 1)} MB/s", f"{num(cp_mbs, 1)} MB/s (cp, same disk)",
+        upload_mbs / cp_mbs if upload_mbs and cp_mbs else None, "≥ 0.25 × baseline (ratio)",
+        None if upload_mbs is None or cp_mbs is None else upload_mbs / cp_mbs >= 0.25,
+        f"`curl -F file=@…` multipart `POST /upload` of 50 MiB of random bytes (median of "
+        f"{len(uploads)}), against `cp` of the same file into the same `DATA_DIR` (median of {len(copies)}); "
+        "both land in the page cache, neither syncs.", failed_uploads))
+    rows.append(Row(
+        "Upload: FCGIApp RSS growth", f"{num(growth, 1)} MB", "—", None, "< 10 MB (absolute)",
+        None if growth is None else growth < 10,
+        "FCGIApp's VmRSS sampled every 10 ms during each upload; highest sample − the value before it.",
+        failed_uploads))
+    return rows
+
+
+def cpu_table(work):
+    """(scenario, {process: cores}) for every measured load."""
+    table = []
+    for name, label in (("rest_write", "REST write"), ("ingest", "WS ingest"), ("fanout", "WS fan-out"),
+                        ("latency", "WS latency"), ("idle", "Idle (hold)")):
+        result = load_json(f"{work}/{name}.json")
+        if result:
+            cpu = {"generator": result.get("loadgen_cpu")}
+            cpu.update({k[4:]: v for k, v in result.items() if k.startswith("cpu_")})
+            table.append((label, cpu))
+    for target, label in (("static", "REST read: static file (wrk)"), ("app", "REST read: GET /users/:id (wrk)")):
+        befores = sorted(glob.glob(f"{work}/wrk_{target}_*.cpu0"))
+        if befores:
+            cpu = cpu_between(befores[-1], befores[-1][:-1] + "1")
+            try:
+                with open(befores[-1][:-4] + "time") as f:
+                    user, system, wall = (float(x) for x in f.read().split()[-3:])
+                cpu["generator"] = (user + system) / wall
+            except (OSError, ValueError):
+                pass
+            if cpu:
+                table.append((label, cpu))
+    return table
+
+
+def text_table(headers, rows):
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(headers), line("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def markdown_table(headers, rows):
+    escape = lambda c: str(c).replace("|", "\\|")
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(escape(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 64
+    work, report_path = sys.argv[1], sys.argv[2]
+    meta = load_json(f"{work}/meta.json") or {}
+    rows = build_rows(work, meta)
+    headers = ["figure", "value", "baseline", "ratio", "bar", "result"]
+    cells = [[r.figure.replace("`", ""), r.value, r.baseline, r.ratio, r.bar, r.result] for r in rows]
+    cpu = cpu_table(work)
+    processes = ["generator", "nginx", "WSRelay", "FCGIApp"]
+    cpu_cells = []
+    for label, values in cpu:
+        ours = sum(values[p] for p in processes if values.get(p) is not None)
+        machine = values.get("machine")
+        cpu_cells.append([label] + [num(values.get(p), 2) if values.get(p) is not None else "—" for p in processes]
+                         + [num(ours, 2), num(machine - ours, 2) if machine is not None else "—"])
+    cpu_headers = ["load", "generator (LoadGen/wrk)", "nginx", "WSRelay", "FCGIApp", "total", "rest of the machine"]
+
+    failed = [r for r in rows if r.result != "PASS"]
+    restarts = []
+    try:
+        with open(f"{work}/stack.log") as f:
+            restarts = [line.strip() for line in f if "exited with status" in line]
+    except OSError:
+        pass
+    print()
+    print(text_table(headers, cells))
+    print()
+    print("CPU during each measured load (cores; nproc = %s):" % meta.get("nproc"))
+    print(text_table(cpu_headers, cpu_cells))
+    print()
+    for line in restarts:
+        print("WARNING: a stack process died during the run: " + line)
+    if failed:
+        print("FAIL: %d of %d bars not met: %s" % (len(failed), len(rows), "; ".join(r.figure.replace("`", "") for r in failed)))
+    else:
+        print("PASS: all %d bars met" % len(rows))
+
+    notes = ""
+    try:
+        with open(report_path) as f:
+            existing = f.read()
+        if NOTES_MARKER in existing:
+            notes = existing.split(NOTES_MARKER, 1)[1].lstrip("\n")
+    except OSError:
+        pass
+    raw = []
+    for path in sorted(glob.glob(f"{work}/wrk_*.txt")):
+        result = wrk_result(path)
+        if result is not None:
+            raw.append(f"{os.path.basename(path)[:-4]}: {json.dumps(result)}")
+    for name in ("upload", "cp"):
+        try:
+            with open(f"{work}/{name}.txt") as f:
+                for line in f:
+                    fields = line.split()
+                    if name == "upload" and len(fields) == 5:
+                        raw.append("upload: " + json.dumps({"bytes": int(fields[0]), "seconds": float(fields[1]),
+                                                            "status": int(fields[2]), "rss_before_kb": int(fields[3]),
+                                                            "rss_max_kb": int(fields[4])}))
+                    elif name == "cp" and len(fields) == 2:
+                        raw.append("cp: " + json.dumps({"bytes": int(fields[0]), "seconds": float(fields[1])}))
+        except OSError:
+            pass
+    for path in sorted(glob.glob(f"{work}/*.json")):
+        if os.path.basename(path) == "meta.json":
+            continue
+        result = load_json(path)
+        if result is not None:
+            raw.append(f"{os.path.basename(path)[:-5]}: {json.dumps(result)}")
+    dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
+    md = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench` from the run described here; every figure sits beside a baseline "
+        "measured in the same run where one exists (2 shared cores drift from run to run, ratios much less). "
+        "These are measurements, not tests: a FAIL is a bar not yet met.",
+        "",
+        f"- Command: `{meta.get('command', './scripts/bench')}` ({meta.get('mode', '?')} mode: "
+        f"{meta.get('duration')} s measured after {meta.get('warmup')} s warm-up per LoadGen run, "
+        f"wrk {meta.get('wrk_seconds')} s × {meta.get('rounds')} round(s))",
+        f"- Date: {meta.get('date', '?')}",
+        f"- `nproc`: {meta.get('nproc_cmd') or meta.get('nproc')} ({meta.get('cpu_model', '')}); "
+        f"load average before the run: {' '.join(meta.get('load_before', []))}",
+        f"- Stack: release build of commit `{meta.get('commit', '?')}`{dirty}, {meta.get('nginx', 'nginx')}, "
+        "started by `scripts/run` on its own port and temporary `DATA_DIR`; one machine runs the stack, "
+        "the load generators and the baselines.",
+        "",
+        markdown_table(headers, [[r.figure, r.value, r.baseline, r.ratio, r.bar, f"**{r.result}**"] for r in rows]),
+        "",
+        *[f"**Warning:** a stack process died during the run (scripts/run restarted it): `{line}`\n"
+          for line in restarts],
+        "Bar types: *ratio* bars compare with the same-run baseline; *absolute* bars are fixed numbers, "
+        "shown beside a same-run baseline (SQLite on the same disk) or a published reference figure.",
+        "",
+        "## How measured",
+        "",
+    ]
+    md += [f"- **{r.figure}** — {r.how}" for r in rows]
+    md += [
+        "",
+        "LoadGen (`Sources/LoadGen`) is a SwiftNIO client: HTTP/1.1 keep-alive for setup and REST, "
+        "masked WebSocket frames through nginx's `/ws`, latencies in HDR histograms, its own CPU use "
+        "reported so a saturated generator is visible (table below).",
+        "",
+        "## CPU during each measured load",
+        "",
+        "Cores used by each process over the measured window (/proc/<pid>/stat; nginx = all workers; "
+        "wrk from bash's `time`); *rest of the machine* is everything else the machine was busy with "
+        f"(/proc/stat: kernel work not charged to a process, other users' builds and tests). The machine has "
+        f"{meta.get('nproc')} cores: a total plus rest near {meta.get('nproc')} means the machine, not one "
+        "process, was the limit; a generator near its thread count (2) means the generator was.",
+        "",
+        markdown_table(cpu_headers, cpu_cells),
+        "",
+        "## Raw results",
+        "",
+        "```",
+        *raw,
+        "```",
+        "",
+        NOTES_MARKER,
+        "",
+    ]
+    text = "\n".join(md) + (notes if notes else "## Notes\n\n(none yet)\n")
+    with open(report_path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(report_path + ".tmp", report_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
