@@ -39,7 +39,10 @@ final class TestApp {
         store = Store(connection: connection)
         tokens = TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime)
         let clock = self.clock
-        context = Context(store: store, tokens: tokens, notifier: nil, configuration: configuration,
+        // As in FCGIApp: reads on the worker's own connection, writes on one shared connection.
+        let writer = SerializedStore(Store(connection: try Connection(path: configuration.databasePath,
+                                                                      busyTimeoutMilliseconds: busyTimeoutMilliseconds)))
+        context = Context(store: store, writer: writer, tokens: tokens, notifier: nil, configuration: configuration,
                           logger: Logger(label: "test"), now: { clock.now })
     }
 

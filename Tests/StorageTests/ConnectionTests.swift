@@ -25,9 +25,18 @@ import Testing
         #expect(error.isConstraintViolation)
     }
 
-    @Test func busyTimeoutIsSet() throws {
-        #expect(try database.connection().statement("PRAGMA busy_timeout").first { $0.int(0) } == 5000)
-        #expect(try database.connection(busyTimeoutMilliseconds: 250).statement("PRAGMA busy_timeout").first { $0.int(0) } == 250)
+    /// The busy handler waits for about the configured time, then gives up with SQLITE_BUSY.
+    @Test func busyTimeoutIsHonoured() throws {
+        _ = try database.migratedStore()
+        let holder = try database.connection()
+        try holder.execute("BEGIN IMMEDIATE")
+        defer { try? holder.execute("ROLLBACK") }
+        let waiter = try database.connection(busyTimeoutMilliseconds: 250)
+        let start = Date()
+        let error = try #require(throws: StorageError.self) { try waiter.execute("BEGIN IMMEDIATE") }
+        let waited = Date().timeIntervalSince(start)
+        #expect(error.isBusy)
+        #expect(waited >= 0.2 && waited < 2, "waited \(waited) s")
     }
 
     @Test func writeRollsBackWhenItsBodyThrows() throws {

@@ -14,11 +14,15 @@ final class FastCGIServer: Sendable {
     private let router: Router
     private let logger: Logger
     private let listeningSocket: Int32
+    /// The one write connection all workers share.
+    private let writer: SerializedStore
+    private let knownUsers = KnownUsers()
 
     init(configuration: Configuration, router: Router, logger: Logger) throws {
         self.configuration = configuration
         self.router = router
         self.logger = logger
+        writer = SerializedStore(try Store(path: configuration.databasePath))
         let path = configuration.fastCGISocketPath
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         unlink(path)
@@ -77,7 +81,7 @@ final class FastCGIServer: Sendable {
             let notifier = try? NotificationSender(socketPath: configuration.notifySocketPath)
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(index)"
-            context = Context(store: try Store(path: configuration.databasePath),
+            context = Context(store: try Store(path: configuration.databasePath), writer: server.writer, knownUsers: server.knownUsers,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
@@ -94,7 +98,6 @@ final class FastCGIServer: Sendable {
         private func handleCurrent() {
             let method = request.parameter("REQUEST_METHOD") ?? "GET"
             let requestID = request.parameter("REQUEST_ID") ?? "-"
-            context.logger[metadataKey: "request-id"] = "\(requestID)"
             let response: Response
             do {
                 var httpRequest = try Request(method: method, uri: request.parameter("REQUEST_URI") ?? "/",
@@ -104,7 +107,10 @@ final class FastCGIServer: Sendable {
             } catch {
                 let (httpError, isServerFault) = HTTPError.from(error)
                 if isServerFault {
-                    context.logger.error("request failed", metadata: ["method": "\(method)", "error": "\(error)"])
+                    // The request id goes into this line only: setting it as the logger's metadata
+                    // on every request made StreamLogHandler re-render its metadata each time.
+                    context.logger.error("request failed", metadata: ["request-id": "\(requestID)", "method": "\(method)",
+                                                                      "error": "\(error)"])
                 }
                 response = .error(httpError.status, httpError.message)
             }

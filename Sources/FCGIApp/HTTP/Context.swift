@@ -5,17 +5,24 @@ import Storage
 /// What a handler may use: one worker thread's database connection, the token service,
 /// the relay notifier and the configuration. Each worker thread has its own.
 public final class Context {
+    /// This worker thread's own connection, for reads.
     public let store: Store
+    /// The process's one write connection, shared by all workers (see `SerializedStore`).
+    public let writer: SerializedStore
     public let tokens: TokenService
+    /// Shared by the process's workers.
+    let knownUsers: KnownUsers
     public let notifier: NotificationSender?
     public let configuration: Configuration
     public var logger: Logger
     /// Seconds since 1970; a parameter so that tests can move time.
     public let now: () -> Int64
 
-    public init(store: Store, tokens: TokenService, notifier: NotificationSender?, configuration: Configuration,
+    init(store: Store, writer: SerializedStore, knownUsers: KnownUsers = KnownUsers(), tokens: TokenService, notifier: NotificationSender?, configuration: Configuration,
                 logger: Logger, now: @escaping () -> Int64) {
         self.store = store
+        self.writer = writer
+        self.knownUsers = knownUsers
         self.tokens = tokens
         self.notifier = notifier
         self.configuration = configuration

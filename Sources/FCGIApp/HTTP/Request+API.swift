@@ -5,8 +5,8 @@ let maxJSONBodyBytes = 256 * 1024
 
 extension Request {
     /// The caller, from `Authorization: Bearer <token>`: 401 without a valid token, or when
-    /// the token's user no longer exists.
-    func authenticate(_ context: Context) throws -> User {
+    /// the token's user does not exist (the database was replaced under a kept secret).
+    func authenticate(_ context: Context) throws -> Caller {
         guard let header = headers["authorization"] else {
             throw HTTPError(.unauthorized, "missing Authorization: Bearer token")
         }
@@ -14,10 +14,13 @@ extension Request {
             throw HTTPError(.unauthorized, "Authorization header must be 'Bearer <token>'")
         }
         let claims = try context.tokens.verify(token, now: context.now())
-        guard let user = try context.store.user(id: claims.userID) else {
-            throw HTTPError(.unauthorized, "the token's user no longer exists")
+        if !context.knownUsers.contains(claims.userID) {
+            guard try context.store.user(id: claims.userID) != nil else {
+                throw HTTPError(.unauthorized, "the token's user no longer exists")
+            }
+            context.knownUsers.insert(claims.userID)
         }
-        return user
+        return Caller(id: claims.userID, username: claims.username)
     }
 
     /// The body as a JSON object.

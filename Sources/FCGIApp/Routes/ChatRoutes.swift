@@ -22,7 +22,7 @@ enum ChatRoutes {
         case (false, false):
             throw HTTPError(.badRequest, "target_username or target_id is required")
         }
-        let result = try context.store.initiateDirectChat(userID: user.id, peerID: peer.id)
+        let result = try context.writer.perform { try $0.initiateDirectChat(userID: user.id, peerID: peer.id) }
         if result.created { context.notify(.chat(chatID: result.chatID)) }
         return .json(result)
     }
@@ -37,7 +37,9 @@ enum ChatRoutes {
     @Sendable static func createGroup(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
         let draft = try GroupDraft(request.jsonFields())
-        let chat = try context.store.createGroup(creatorID: user.id, name: draft.name, participants: draft.participants)
+        let chat = try context.writer.perform {
+            try $0.createGroup(creatorID: user.id, name: draft.name, participants: draft.participants)
+        }
         context.notify(.chat(chatID: chat.id))
         return .json(chat)
     }

@@ -14,9 +14,11 @@ enum LegacyRoutes {
         guard let receiver = try context.store.user(username: name) else {
             throw HTTPError(.notFound, "user \(name) not found")
         }
-        let chat = try context.store.initiateDirectChat(userID: user.id, peerID: receiver.id)
+        let (chat, posted) = try context.writer.perform { store in
+            let chat = try store.initiateDirectChat(userID: user.id, peerID: receiver.id)
+            return (chat, try store.post(OutgoingMessage(senderID: user.id, chatID: chat.chatID, draft: draft)))
+        }
         if chat.created { context.notify(.chat(chatID: chat.chatID)) }
-        let posted = try context.store.post(OutgoingMessage(senderID: user.id, chatID: chat.chatID, draft: draft))
         if posted.isNew { context.notify(.message(chatID: chat.chatID, messageID: posted.message.id)) }
         return .json(SentReceipt())
     }

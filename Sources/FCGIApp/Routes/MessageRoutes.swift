@@ -16,7 +16,7 @@ enum MessageRoutes {
         let user = try request.authenticate(context)
         let chatID = try request.idParameter("id")
         let draft = try MessageDraft(request.jsonFields())
-        let posted = try context.store.post(OutgoingMessage(senderID: user.id, chatID: chatID, draft: draft))
+        let posted = try context.writer.post(OutgoingMessage(senderID: user.id, chatID: chatID, draft: draft))
         if posted.isNew { context.notify(.message(chatID: chatID, messageID: posted.message.id)) }
         return .json(posted.message)
     }

@@ -48,9 +48,11 @@ enum UploadRoutes {
         let mimeType = UploadNaming.mimeType(part.contentType)
         try file.commit(as: storedName)
         do {
-            let stored = try context.store.insertFile(uploaderID: user.id, kind: StoredFile.Kind(mimeType: mimeType),
-                                                      storedName: storedName, filename: filename,
-                                                      mimeType: mimeType, sizeBytes: file.size)
+            let size = file.size
+            let stored = try context.writer.perform {
+                try $0.insertFile(uploaderID: user.id, kind: StoredFile.Kind(mimeType: mimeType), storedName: storedName,
+                                  filename: filename, mimeType: mimeType, sizeBytes: size)
+            }
             return .json(stored.uploadReceipt)
         } catch {
             unlink(context.configuration.uploadsDirectory + "/" + storedName)
