@@ -23,7 +23,14 @@ final class FastCGIRequest {
     }
 
     /// Completes the current request and closes its connection.
+    ///
+    /// Marked detached first, so libfcgi closes the socket at once instead of shutting down
+    /// its write side and waiting in select() until nginx has closed its end — a wait that
+    /// held the worker thread for a round trip through nginx on every request. On a Unix
+    /// socket nothing is lost by closing: nginx reads everything we wrote before it sees
+    /// the end, and libfcgi has already read the whole request.
     func finish() {
+        request.pointee.detached = 1
         FCGX_Finish_r(request)
     }
 
