@@ -54,25 +54,6 @@ import Testing
         #expect(try store.count("users") == 1)
     }
 
-    @Test func savepointRollsBackOnlyItsOwnWork() throws {
-        let store = try database.migratedStore()
-        struct Refusal: Error {}
-        let insert = "INSERT INTO users (username) VALUES (?)"
-        try store.connection.write {
-            try store.connection.statement(insert).run([.text("kept")])
-            #expect(throws: Refusal.self) {
-                try store.connection.savepoint {
-                    try store.connection.statement(insert).run([.text("dropped")])
-                    throw Refusal()
-                }
-            }
-            try store.connection.savepoint { try store.connection.statement(insert).run([.text("also-kept")]) }
-        }
-        #expect(try store.user(username: "kept") != nil)
-        #expect(try store.user(username: "dropped") == nil)
-        #expect(try store.user(username: "also-kept") != nil)
-    }
-
     @Test func storageErrorsCarryTheSQLButNotTheBoundValues() throws {
         let store = try database.migratedStore()
         _ = try store.login(username: "secret-name")

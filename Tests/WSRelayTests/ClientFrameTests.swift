@@ -1,3 +1,4 @@
+import NIOEmbedded
 import NIOCore
 import NIOWebSocket
 import Domain
@@ -92,5 +93,19 @@ import Testing
         // 4000–4499: reconnect; 4500–4999: reconnecting with the same credentials fails.
         #expect(CloseCode.allCases.filter { [.identifyTimeout, .tooSlow, .pingTimeout].contains($0) }.count == 3)
         for code in CloseCode.allCases { #expect(code.reason.utf8.count <= 123) }
+    }
+}
+
+@Suite struct TextFrameTests {
+    /// The pre-encoded frame is exactly what NIO's encoder makes of the same payload.
+    @Test(arguments: [0, 1, 125, 126, 65_535, 65_536])
+    func matchesNIOsEncoder(length: Int) throws {
+        let payload = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+        let ours = TextFrame.encode(payload, allocator: ByteBufferAllocator())
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try channel.writeOutbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: payload)))
+        var theirs = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { theirs.writeBuffer(&part) }
+        #expect(ours == theirs)
     }
 }

@@ -39,9 +39,15 @@ import Testing
         return (channel, handle)
     }
 
+    /// The next frame written to `channel`, which the dispatcher writes pre-encoded
+    /// (`TextFrame`): a text frame header, then the JSON.
     func nextJSON(_ channel: NIOAsyncTestingChannel) async throws -> JSON {
-        let frame = try await channel.waitForOutboundWrite(as: WebSocketFrame.self)
-        return try JSONParser.parse(Array(frame.unmaskedData.readableBytesView))
+        var frame = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+        #expect(frame.readInteger(as: UInt8.self) == 0x81)
+        let lengthByte = frame.readInteger(as: UInt8.self)
+        let length = Int(try #require(lengthByte))
+        if length == 126 { _ = frame.readInteger(as: UInt16.self) }
+        return try JSONParser.parse(Array(frame.readableBytesView))
     }
 
     func send(_ handle: ConnectionHandle, from user: User, _ content: String, nonce: String? = nil,

@@ -27,7 +27,10 @@ public enum Base64URL {
     /// Decodes unpadded base64url; `nil` for any character outside the alphabet, padding,
     /// or an impossible length.
     public static func decode(_ text: Substring) -> [UInt8]? {
-        let input = Array(text.utf8)
+        decode(Array(text.utf8)[...])
+    }
+
+    public static func decode(_ input: ArraySlice<UInt8>) -> [UInt8]? {
         guard input.count % 4 != 1 else { return nil }
         var output: [UInt8] = []
         output.reserveCapacity(input.count * 3 / 4)

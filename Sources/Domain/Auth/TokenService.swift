@@ -62,18 +62,20 @@ public struct TokenService: Sendable {
     }
 
     public func verify(_ token: some StringProtocol, now: Int64) throws(TokenError) -> TokenClaims {
-        guard token.utf8.count <= 4096 else { throw .malformed }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3,
-              let headerBytes = Base64URL.decode(Substring(parts[0])),
-              let payloadBytes = Base64URL.decode(Substring(parts[1])),
-              let signature = Base64URL.decode(Substring(parts[2])),
+        let bytes = Array(token.utf8)
+        guard bytes.count <= 4096,
+              let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
+              let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
+              !bytes[(secondDot + 1)...].contains(UInt8(ascii: ".")),
+              let headerBytes = Base64URL.decode(bytes[..<firstDot]),
+              let payloadBytes = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]),
+              let signature = Base64URL.decode(bytes[(secondDot + 1)...]),
               let header = try? JSONFields(parsing: headerBytes)
         else { throw .malformed }
 
         guard (try? header.optionalString("alg")) == "HS256" else { throw .wrongAlgorithm }
-        let signingInput = String(parts[0]) + "." + String(parts[1])
-        guard HMACSHA256.constantTimeEquals(self.signature(for: signingInput), signature) else {
+        let expected = HMACSHA256.authenticate(bytes[..<secondDot], key: key)
+        guard HMACSHA256.constantTimeEquals(expected, signature) else {
             throw .badSignature
         }
 

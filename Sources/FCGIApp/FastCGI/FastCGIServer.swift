@@ -36,6 +36,10 @@ final class FastCGIServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish and returns.
     func run() throws {
         let signals = SignalWaiter([SIGTERM, SIGINT])
+        let checkpointer = Checkpointer(path: configuration.databasePath)
+        let logger = self.logger
+        checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
+        defer { checkpointer.stop() }
         var threads: [Thread] = []
         let done = DispatchGroup()
         for index in 0..<configuration.fcgiWorkers {

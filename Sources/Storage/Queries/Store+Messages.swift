@@ -116,16 +116,18 @@ extension Store {
         try connection.write { try insert(outgoing) }
     }
 
-    /// Stores many messages in one transaction (group commit): one fsync-free WAL commit for
-    /// all of them. Each is checked on its own; a refused one is rolled back alone and
-    /// reported in its slot. If the commit itself fails, every slot carries that error.
+    /// Stores many messages in one transaction (group commit): one WAL commit for all of
+    /// them. Each is checked on its own; a refused one is reported in its slot and the others
+    /// are stored. No savepoint per message is needed: `insert` refuses before its first
+    /// write, and any later failure is a storage error that rolls back the whole batch, in
+    /// which case every slot carries that error.
     public func post(_ batch: [OutgoingMessage]) -> [Result<PostedMessage, any Error>] {
         var results: [Result<PostedMessage, any Error>] = []
         do {
             try connection.write {
                 for outgoing in batch {
                     do {
-                        results.append(.success(try connection.savepoint { try insert(outgoing) }))
+                        results.append(.success(try insert(outgoing)))
                     } catch let refusal as MessengerError {
                         results.append(.failure(refusal))
                     }
@@ -137,7 +139,8 @@ extension Store {
         return results
     }
 
-    /// Checks and inserts one message inside the caller's transaction.
+    /// Checks and inserts one message inside the caller's transaction. Every refusal
+    /// (`MessengerError`) is thrown before the first write.
     private func insert(_ outgoing: OutgoingMessage) throws -> PostedMessage {
         let draft = outgoing.draft
         if let nonce = draft.nonce,

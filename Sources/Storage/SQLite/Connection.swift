@@ -32,6 +32,8 @@ public final class Connection {
         // in the OS's page cache); only a power loss may undo the latest commits.
         try execute("PRAGMA synchronous = NORMAL")
         try execute("PRAGMA foreign_keys = ON")
+        // A WAL that grew under a burst is cut back to this size when it is next restarted.
+        try execute("PRAGMA journal_size_limit = 67108864")
         // No mmap_size: a reader whose snapshot changed unmaps and remaps the whole file at the
         // start of its next transaction, which under a steady write load cost more (munmap
         // with TLB shootdowns) than the pread() calls it saves.
@@ -89,21 +91,6 @@ public final class Connection {
             if sqlite3_get_autocommit(handle) == 0 {
                 try? statement("ROLLBACK").run()
             }
-            throw error
-        }
-    }
-
-    /// Runs `body` inside a savepoint of the current transaction, rolled back alone if it
-    /// throws, so that one refused message of a group commit does not undo the others.
-    public func savepoint<T>(_ body: () throws -> T) throws -> T {
-        try statement("SAVEPOINT item").run()
-        do {
-            let result = try body()
-            try statement("RELEASE item").run()
-            return result
-        } catch {
-            try statement("ROLLBACK TO item").run()
-            try statement("RELEASE item").run()
             throw error
         }
     }

@@ -8,32 +8,41 @@ final class ConnectionHandle: Sendable, Hashable {
     let channel: Channel
     private let limits: RelayLimits
     private let closing: NIOLoopBoundBox<Bool>
+    /// Where encoded frames enter the pipeline: the frame encoder's context, so that writes
+    /// skip the encoder and go straight to the socket. Nil when there is no encoder (tests).
+    private let rawWriter: NIOLoopBound<ChannelHandlerContext>?
 
     /// Must be created on the channel's event loop.
     init(channel: Channel, limits: RelayLimits) {
         self.channel = channel
         self.limits = limits
         closing = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+        rawWriter = (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+            .map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
     }
 
     var eventLoop: EventLoop { channel.eventLoop }
 
     var isClosing: Bool { closing.value }
 
-    /// Queues one text frame. On the event loop only; the caller flushes.
+    /// Queues one frame encoded by `TextFrame`. On the event loop only; the caller flushes.
     ///
     /// A connection whose unsent data passed `maxQueuedBytes` (the channel's high-water mark)
     /// is too slow to keep up: it is closed with 4008 rather than buffered without bound.
-    func writeOnLoop(_ text: ByteBuffer) {
+    func writeOnLoop(_ frame: ByteBuffer) {
         guard !closing.value, channel.isActive else { return }
         guard channel.isWritable else { return closeOnLoop(.tooSlow) }
-        channel.write(WebSocketFrame(fin: true, opcode: .text, data: text), promise: nil)
+        if let rawWriter {
+            rawWriter.value.write(NIOAny(frame), promise: nil)
+        } else {
+            channel.write(frame, promise: nil)
+        }
     }
 
-    /// Sends one text frame from any thread.
-    func send(_ text: ByteBuffer) {
+    /// Sends one frame encoded by `TextFrame`, from any thread.
+    func send(_ frame: ByteBuffer) {
         eventLoop.execute {
-            self.writeOnLoop(text)
+            self.writeOnLoop(frame)
             self.channel.flush()
         }
     }

@@ -230,11 +230,11 @@ final class Dispatcher: @unchecked Sendable {
     private func encodeMessage(_ message: Message) -> ByteBuffer {
         var writer = JSONWriter(capacity: 256)
         message.encode(to: &writer)
-        return allocator.buffer(bytes: writer.bytes)
+        return TextFrame.encode(writer.bytes, allocator: allocator)
     }
 
     private func encode(_ frame: ServerFrame) -> ByteBuffer {
-        allocator.buffer(bytes: JSONWriter.encode(frame))
+        TextFrame.encode(JSONWriter.encode(frame), allocator: allocator)
     }
 
     private func clientMessage(for error: any Error) -> String {

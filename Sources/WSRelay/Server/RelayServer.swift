@@ -15,6 +15,7 @@ final class RelayServer: Sendable {
     private let context: RelayContext
     private let serverChannel: Channel
     private let notificationChannel: Channel
+    private let checkpointer: Checkpointer
 
     init(configuration: Configuration, limits: RelayLimits, logger: Logger) throws {
         self.configuration = configuration
@@ -22,7 +23,8 @@ final class RelayServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         let registry = ConnectionRegistry()
-        let dispatcher = try Dispatcher(store: Store(path: configuration.databasePath), registry: registry,
+        let dispatcher = try Dispatcher(store: Store(path: configuration.databasePath),
+                                        registry: registry,
                                         limits: limits, logger: logger)
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
         let context = RelayContext(registry: registry, dispatcher: dispatcher,
@@ -56,6 +58,8 @@ final class RelayServer: Sendable {
             .wait()
         try SocketPermissions.apply(path: configuration.notifySocketPath, group: configuration.socketGroup)
         dispatcher.start()
+        checkpointer = Checkpointer(path: configuration.databasePath)
+        checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
         logger.info("relay listening", metadata: ["socket": "\(configuration.relaySocketPath)",
                                                   "notifications": "\(configuration.notifySocketPath)"])
     }
@@ -104,6 +108,7 @@ final class RelayServer: Sendable {
         while context.registry.count > 0 && Date() < deadline { usleep(20_000) }
         try? notificationChannel.close().wait()
         try? group.syncShutdownGracefully()
+        checkpointer.stop()
         unlink(configuration.relaySocketPath)
         unlink(configuration.notifySocketPath)
     }
