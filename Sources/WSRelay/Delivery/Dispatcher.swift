@@ -187,8 +187,7 @@ final class Dispatcher: @unchecked Sendable {
             let chats = try store.chats(after: chatsSeenThrough, limit: Self.catchUpPageSize)
             for chat in chats {
                 remember(chat.id, members: chat.participants)
-                let text = encode(ServerFrame.chat(chat))
-                for handle in registry.connections(of: chat.participants) { outbox.add(handle, text) }
+                outbox.add(registry.connections(of: chat.participants), encode(ServerFrame.chat(chat)))
                 chatsSeenThrough = chat.id
             }
             if chats.count < Self.catchUpPageSize { return }
@@ -208,10 +207,7 @@ final class Dispatcher: @unchecked Sendable {
     }
 
     private func fanOut(_ message: Message, into outbox: inout Outbox) throws {
-        let text = encodeMessage(message)
-        for handle in registry.connections(of: try membersOf(message.chatID)) {
-            outbox.add(handle, text)
-        }
+        outbox.add(registry.connections(of: try membersOf(message.chatID)), encodeMessage(message))
     }
 
     /// Chat membership never changes after creation, so it is cached once read.
