@@ -40,7 +40,8 @@ RSS_GROWTH_LIMIT = 20 * 1024 * 1024
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def upload(api, token: str, data: bytes, filename: str = "file.bin", content_type: str | None = "application/octet-stream") -> dict:
+def upload(api, token: str, data: bytes, filename: str = "file.bin",
+           content_type: str | None = "application/octet-stream") -> dict:
     body = ok_json(api.post("/upload", token, files={"file": (filename, data, content_type)}))
     assert_keys(body, UPLOAD_KEYS)
     assert is_int(body["id"]) and body["id"] > 0
@@ -406,6 +407,24 @@ def test_bad_upload_bodies_are_400_and_leave_nothing(api, stack, new_user, case)
     assert files_rows(stack) == rows
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json", "multipart/form-data", "text/plain"])
+def test_upload_refused_before_its_body_is_read_still_gets_its_400(stack, new_user, content_type):
+    """A body the app refuses from its headers alone (no multipart boundary) must still get
+    its 400 — every time, promptly — however much body is still on its way."""
+    user = new_user("up")
+    body = multipart("bnd", ("file", "a.txt", b"x" * 20_000))
+    headers = dict(user.headers)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    for attempt in range(15):
+        try:
+            response = requests.post(stack.base_url + "/upload", data=body, headers=headers, timeout=3)
+        except requests.RequestException as error:
+            raise AssertionError(f"attempt {attempt}: no complete answer: {error!r:.300}") from None
+        assert response.status_code == 400, f"attempt {attempt}: {response.status_code} {response.text[:200]!r}"
+        assert_error(response, 400)
+
+
 def test_aborted_upload_leaves_nothing(api, stack, new_user):
     """The client promises 8 MiB, sends 2 MiB and disconnects: no file, no .part, no row."""
     user = new_user("up")
@@ -513,7 +532,8 @@ def test_client_claims_about_a_file_are_ignored(api, stack, pair):
     text = upload(api, alice.token, b"plain text", "notes.txt", "text/plain")
     claimed = {"url": text["url"], "size_bytes": 1, "mime_type": "image/png", "type": "picture",
                "filename": "innocent.png", "created_at": "1999-01-01T00:00:00Z"}
-    posted = ok_json(api.post(f"/chats/{chat_id}/messages", alice.token, json={"content": "claims", "files": [claimed]}))
+    posted = ok_json(api.post(f"/chats/{chat_id}/messages", alice.token,
+                              json={"content": "claims", "files": [claimed]}))
 
     async def scenario():
         async with await Client.open(stack, alice) as a:

@@ -99,7 +99,8 @@ def test_group_chat_created_over_rest_is_announced_to_every_member(api, stack, n
         clients = [await Client.open(stack, user, how) for user, how in
                    zip([owner] + members + [outsider], itertools.cycle(["header", "query", "identify"]))]
         try:
-            chat = ok_json(api.post("/chats", owner.token, json={"name": "WS group", "participants": [m.id for m in members]}))
+            body = {"name": "WS group", "participants": [m.id for m in members]}
+            chat = ok_json(api.post("/chats", owner.token, json=body))
             ids = {owner.id} | {m.id for m in members}
             for client in clients[:-1]:
                 announced = await client.recv_chat()
@@ -161,7 +162,8 @@ def test_twenty_concurrent_clients_each_message_once_in_id_order(api, stack, new
 
     def group(name, owner, members):
         def create():
-            created[name] = ok_json(api.post("/chats", owner.token, json={"name": name, "participants": [u.id for u in members]}))
+            body = {"name": name, "participants": [u.id for u in members]}
+            created[name] = ok_json(api.post("/chats", owner.token, json=body))
             return created[name]["id"]
         create_chat_announced(stack, owner, create)
         return created[name]
@@ -183,7 +185,8 @@ def test_twenty_concurrent_clients_each_message_once_in_id_order(api, stack, new
             targets = [big["id"], small["id"]] if user_index < 5 else [big["id"]]
             for i in range(per_client):
                 nonce = f"c{number}-{i}"
-                await client.send({"chat_id": targets[i % len(targets)], "content": f"{client.label} {i}", "nonce": nonce})
+                target = targets[i % len(targets)]
+                await client.send({"chat_id": target, "content": f"{client.label} {i}", "nonce": nonce})
                 await asyncio.sleep(0)
 
         # Users 0-4 alternate between the chats, users 5-9 send only to the big one.
@@ -245,7 +248,8 @@ def test_socket_authenticated_at_handshake_gets_a_message_sent_right_after_it_op
 
     async def one(index: int):
         alice, bob = new_user("wss"), new_user("wss")
-        chat_id = await announce_chat(stack, alice, lambda: api.initiate(alice.token, target_username=bob.username)["chat_id"])
+        chat_id = await announce_chat(
+            stack, alice, lambda: api.initiate(alice.token, target_username=bob.username)["chat_id"])
         async with await Client.open(stack, alice, "identify") as a, \
                 await Client.open(stack, bob, "header", registered=False) as b:
             echo = await send_and_echo(a, chat_id, f"right after the handshake {index}")

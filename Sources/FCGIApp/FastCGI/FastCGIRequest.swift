@@ -22,16 +22,34 @@ final class FastCGIRequest {
         FCGX_Accept_r(request) == 0
     }
 
+    /// Request body bytes read and thrown away at the end of a request that did not read its
+    /// whole body (a refusal before the body), so that the connection can close at once.
+    static let maxDrainBytes = 1 << 20
+
     /// Completes the current request and closes its connection.
     ///
-    /// Marked detached first, so libfcgi closes the socket at once instead of shutting down
-    /// its write side and waiting in select() until nginx has closed its end — a wait that
-    /// held the worker thread for a round trip through nginx on every request. On a Unix
-    /// socket nothing is lost by closing: nginx reads everything we wrote before it sees
-    /// the end, and libfcgi has already read the whole request.
+    /// When the whole request has been read, the socket is closed at once (marked detached,
+    /// libfcgi skips its shutdown and its wait in select() for nginx to close first, a round
+    /// trip that held the worker on every request). Closing with unread input would reset the
+    /// connection while nginx may still be sending the body, so the rest of the body is read
+    /// first; past `maxDrainBytes` (an upload refused early) libfcgi's slow, safe close is used.
     func finish() {
-        request.pointee.detached = 1
+        if drainInput() { request.pointee.detached = 1 }
         FCGX_Finish_r(request)
+    }
+
+    /// Reads the request body to its end; `false` if more than `maxDrainBytes` remain or
+    /// the stream failed.
+    private func drainInput() -> Bool {
+        guard let stream = request.pointee.in else { return true }
+        var scratch = [CChar](repeating: 0, count: 16 * 1024)
+        var drained = 0
+        while drained <= Self.maxDrainBytes {
+            let count = FCGX_GetStr(&scratch, Int32(scratch.count), stream)
+            if count <= 0 { return FCGX_GetError(stream) == 0 }
+            drained += Int(count)
+        }
+        return false
     }
 
     func parameter(_ name: String) -> String? {
