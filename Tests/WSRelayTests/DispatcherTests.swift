@@ -120,6 +120,30 @@ import Testing
         dispatcher.stop()
     }
 
+    /// A connection accepted before a message was fanned out, but registered after, still gets
+    /// it — once — and everything later live.
+    @Test func lateRegistrationReplaysWhatWasMissedOnce() async throws {
+        let acceptedAt = dispatcher.deliveryCursor
+        let early = try store.post(OutgoingMessage(senderID: alice.id, chatID: chatID,
+                                                   draft: try MessageDraft(content: "during the handshake")))
+        // Wait until the dispatcher has fanned it out (to nobody).
+        while dispatcher.deliveryCursor < early.message.id { try await Task.sleep(for: .milliseconds(5)) }
+
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(unixDomainSocketPath: "/tmp/none")).get()
+        let handle = try await channel.testingEventLoop.submit { ConnectionHandle(channel: channel, limits: RelayLimits()) }.get()
+        dispatcher.join(handle, userID: bob.id, since: acceptedAt)
+        let replayed = try await nextJSON(channel)
+        #expect(replayed["id"] == .int(early.message.id))
+
+        let later = try store.post(OutgoingMessage(senderID: alice.id, chatID: chatID,
+                                                   draft: try MessageDraft(content: "after")))
+        let live = try await nextJSON(channel)
+        #expect(live["id"] == .int(later.message.id))
+        #expect(registry.count == 1)
+        dispatcher.stop()
+    }
+
     @Test func newChatsAreAnnouncedToMembersConnectedBeforeThem() async throws {
         let dave = try store.login(username: "dave")
         let (daveChannel, daveHandle) = try await connect(dave)

@@ -92,16 +92,14 @@ class Client:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, stack, user, how: str = "header", registered: bool = True) -> "Client":
+    async def open(cls, stack, user, how: str = "header") -> "Client":
         """Authenticated by `how`: "header" (Bearer), "query" (?token=) or "identify"
         (IDENTIFY, then READY is awaited and checked).
 
-        With a token at the handshake there is no READY, and the relay adds the socket to its
-        registry only after the 101 response has gone out (NIO runs the upgrade pipeline
-        handler when the 101 write completes), so a message committed in that short window
-        does not reach the socket. `registered` (the default) waits for a ping's pong: the
-        handler that answers pings is the one that registered the socket, so every message
-        committed after `open` returns is delivered. `registered=False` skips that wait."""
+        With a token at the handshake there is no READY: every message committed after the
+        upgrade was accepted must reach the socket anyway (the relay replays what it fanned out
+        between the handshake and the socket's registration), so nothing is awaited here and
+        the suite checks that guarantee everywhere."""
         if how == "header":
             ws = await open_ws(ws_url(stack), {"Authorization": f"Bearer {user.token}"})
         elif how == "query":
@@ -115,8 +113,6 @@ class Client:
             await client.send({"op": "IDENTIFY", "d": {"token": user.token}})
             ready = await client.recv()
             assert_ready(ready, user.id)
-        elif registered:
-            await client.ping_pong()
         return client
 
     @classmethod

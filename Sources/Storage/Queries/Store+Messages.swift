@@ -102,6 +102,19 @@ extension Store {
         }
     }
 
+    /// Messages with ids in `after+1...through` from chats `userID` belongs to, ascending:
+    /// what a connection registering late missed since its handshake.
+    public func messages(visibleTo userID: Int64, after: Int64, through: Int64, limit: Int) throws -> [Message] {
+        try connection.read {
+            let inner = """
+                SELECT * FROM messages WHERE id > ? AND id <= ?
+                AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?) ORDER BY id LIMIT ?
+                """
+            return try messages(connection.statement(Self.messageSelect(inner: inner)),
+                                [.integer(after), .integer(through), .integer(userID), .integer(Int64(limit))])
+        }
+    }
+
     public func message(id: Int64) throws -> Message? {
         let inner = "SELECT * FROM messages WHERE id = ?"
         return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(id)]).first

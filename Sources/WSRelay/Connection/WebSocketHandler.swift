@@ -15,6 +15,8 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private let relay: RelayContext
     private var state: State
+    /// The delivery cursor when the upgrade request was accepted.
+    private let acceptedAt: Int64
     private var handle: ConnectionHandle?
     private var identifyTimer: Scheduled<Void>?
     private var pingTask: RepeatedTask?
@@ -22,9 +24,12 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var lastHeard = NIODeadline.uptimeNanoseconds(0)
 
     /// `userID` when the upgrade request carried a valid token (header or `?token=`);
-    /// `nil` when the client must send IDENTIFY.
-    init(relay: RelayContext, userID: Int64?) {
+    /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
+    /// cursor when the upgrade was accepted, so that messages committed while the handshake
+    /// completed are still delivered.
+    init(relay: RelayContext, userID: Int64?, acceptedAt: Int64) {
         self.relay = relay
+        self.acceptedAt = acceptedAt
         state = userID.map { .ready(userID: $0) } ?? .awaitingIdentify
     }
 
@@ -34,7 +39,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         lastHeard = context.eventLoop.now
         switch state {
         case .ready(let userID):
-            relay.registry.add(handle, userID: userID)
+            relay.dispatcher.join(handle, userID: userID, since: acceptedAt)
         case .awaitingIdentify:
             identifyTimer = context.eventLoop.scheduleTask(in: relay.limits.identifyTimeout) {
                 handle.closeOnLoop(.identifyTimeout)
@@ -101,7 +106,8 @@ final class WebSocketHandler: ChannelInboundHandler {
                 let claims = try relay.tokens.verify(token, now: relay.now())
                 identifyTimer?.cancel()
                 state = .ready(userID: claims.userID)
-                relay.registry.add(handle, userID: claims.userID)
+                // READY goes out first; everything committed from now on follows it.
+                relay.dispatcher.join(handle, userID: claims.userID, since: relay.dispatcher.deliveryCursor)
                 reply(.ready(userID: claims.userID), context: context)
             } catch {
                 handle.closeOnLoop(.invalidToken)

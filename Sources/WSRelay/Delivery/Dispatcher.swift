@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import Storage
+import Synchronization
 
 /// A send received on a socket, waiting for the storage thread.
 struct PendingSend: Sendable {
@@ -31,6 +32,7 @@ final class Dispatcher: @unchecked Sendable {
     // everything below "storage thread only" is touched by the storage thread alone.
     private let condition = NSCondition()
     private var pending: [PendingSend] = []
+    private var joins: [Join] = []
     private var wakeRequested = false
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
@@ -41,9 +43,21 @@ final class Dispatcher: @unchecked Sendable {
     /// How often the database is checked for messages nobody notified us about.
     private let pollInterval: TimeInterval
 
+    /// A connection to register, and the delivery cursor when its client was accepted.
+    private struct Join {
+        let handle: ConnectionHandle
+        let userID: Int64
+        let since: Int64
+    }
+
+    /// `deliveredThrough`, published for the event loops.
+    private let cursor: Atomic<Int64>
+
     // Storage thread only.
     private let store: Store
-    private var deliveredThrough: Int64
+    private var deliveredThrough: Int64 {
+        didSet { cursor.store(deliveredThrough, ordering: .releasing) }
+    }
     private var chatsSeenThrough: Int64
     private var members: [Int64: [Int64]] = [:]
     private let allocator = ByteBufferAllocator()
@@ -59,7 +73,9 @@ final class Dispatcher: @unchecked Sendable {
         self.logger = logger
         self.pollInterval = pollInterval
         // Deliver from now on; history before start-up is for clients to fetch (after_id).
-        deliveredThrough = try store.latestMessageID()
+        let latest = try store.latestMessageID()
+        cursor = Atomic(latest)
+        deliveredThrough = latest
         chatsSeenThrough = try store.latestChatID()
     }
 
@@ -82,6 +98,23 @@ final class Dispatcher: @unchecked Sendable {
         return true
     }
 
+    /// The id of the last message fanned out. A connection accepted now is owed every
+    /// message after it.
+    var deliveryCursor: Int64 { cursor.load(ordering: .acquiring) }
+
+    /// Registers `handle` for `userID`'s messages, first sending it every message after
+    /// `since` that was fanned out before it was registered.
+    ///
+    /// Registration happens on this thread, between rounds, because it alone fans out: the
+    /// connection gets each message once, either in the replay or live, with no gap between
+    /// its handshake (when `since` was read) and its registration.
+    func join(_ handle: ConnectionHandle, userID: Int64, since: Int64) {
+        condition.lock()
+        joins.append(Join(handle: handle, userID: userID, since: since))
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Asks for a catch-up read now (a notification arrived).
     func wake() {
         condition.lock()
@@ -102,26 +135,30 @@ final class Dispatcher: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            if pending.isEmpty && !wakeRequested && !stopping {
+            if pending.isEmpty && joins.isEmpty && !wakeRequested && !stopping {
                 _ = condition.wait(until: Date(timeIntervalSinceNow: pollInterval))
             }
             let batch = Array(pending.prefix(limits.maxBatch))
             pending.removeFirst(batch.count)
+            let joining = joins
+            joins.removeAll()
             wakeRequested = false
             let done = stopping && pending.isEmpty
             condition.unlock()
 
-            process(batch)
+            process(batch, joining: joining)
             if done { return }
         }
     }
 
-    /// One round: commit `batch`, announce new chats, deliver new messages, answer senders.
-    private func process(_ batch: [PendingSend]) {
+    /// One round: register joining connections, commit `batch`, announce new chats, deliver
+    /// new messages, answer senders.
+    private func process(_ batch: [PendingSend], joining: [Join]) {
         var outbox = Outbox()
         var replies: [(ConnectionHandle, ServerFrame)] = []
         var fresh: [Message] = []
         do {
+            for join in joining { try register(join, into: &outbox) }
             fresh = try commit(batch, replies: &replies)
             try announceNewChats(into: &outbox)
             fresh.sort { $0.id < $1.id }
@@ -179,6 +216,20 @@ final class Dispatcher: @unchecked Sendable {
             }
         }
         return fresh
+    }
+
+    private func register(_ join: Join, into outbox: inout Outbox) throws {
+        // A socket that closed before its turn must not linger in the registry.
+        guard join.handle.channel.isActive else { return }
+        var after = join.since
+        while after < deliveredThrough {
+            let missed = try store.messages(visibleTo: join.userID, after: after, through: deliveredThrough,
+                                            limit: Self.catchUpPageSize)
+            for message in missed { outbox.add(join.handle, encodeMessage(message)) }
+            guard let last = missed.last, missed.count == Self.catchUpPageSize else { break }
+            after = last.id
+        }
+        registry.add(join.handle, userID: join.userID)
     }
 
     /// Tells members of chats created since the last round (by anyone) about them.

@@ -67,13 +67,18 @@ final class RelayServer: Sendable {
     private static func configure(_ channel: Channel, context: RelayContext,
                                   authenticator: UpgradeAuthenticator) throws {
         let limits = context.limits
+        // Read when the upgrade is accepted, before the 101 goes out; see `Dispatcher.join`.
+        let acceptedAt = NIOLoopBoundBox<Int64>(0, eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxFrameBytes,
             automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
                 switch authenticator.decide(head) {
-                case .upgrade: channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-                case .refuse: channel.eventLoop.makeSucceededFuture(nil)
+                case .upgrade:
+                    acceptedAt.value = context.dispatcher.deliveryCursor
+                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                case .refuse:
+                    return channel.eventLoop.makeSucceededFuture(nil)
                 }
             },
             upgradePipelineHandler: { channel, head in
@@ -87,7 +92,7 @@ final class RelayServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
-                        WebSocketHandler(relay: context, userID: userID),
+                        WebSocketHandler(relay: context, userID: userID, acceptedAt: acceptedAt.value),
                     ])
                 }
             })
