@@ -266,3 +266,12 @@ def new_user(api: helpers.Api):
     def make(prefix: str = "u") -> helpers.User:
         return api.new_user(prefix)
     return make
+
+
+@pytest.fixture
+def pair(api: helpers.Api, stack: Stack, new_user):
+    """(alice, bob, chat_id): a fresh direct chat that the relay has already announced, so
+    that a socket opened afterwards sees no CHAT frame for it."""
+    from ws_helpers import direct_chat
+    alice, bob = new_user("pa"), new_user("pb")
+    return alice, bob, direct_chat(stack, api, alice, bob)

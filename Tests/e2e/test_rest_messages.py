@@ -5,15 +5,6 @@ import pytest
 from helpers import assert_error, assert_message, decode_token, ok_json
 
 
-@pytest.fixture
-def pair(api, new_user):
-    """(alice, bob, chat_id) with a fresh direct chat."""
-    alice = new_user("alice")
-    bob = new_user("bob")
-    chat_id = api.initiate(alice.token, target_username=bob.username)["chat_id"]
-    return alice, bob, chat_id
-
-
 def test_send_and_read_messages(api, pair):
     alice, bob, chat_id = pair
     assert api.messages(alice.token, chat_id) == []

@@ -30,7 +30,7 @@ from helpers import (
     ok_json,
     wait_for,
 )
-from ws_helpers import Client, direct_chat, run
+from ws_helpers import Client, run
 
 UPLOAD_KEYS = FILE_KEYS - {"created_at"}
 DEFAULT_LIMIT = 50 * 1024 * 1024
@@ -171,14 +171,6 @@ def raw_post(stack, path: str, token: str, body: bytes, content_type: str | None
     if content_type is not None:
         headers["Content-Type"] = content_type
     return requests.post(stack.base_url + path, data=body, headers=headers, timeout=TIMEOUT)
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    alice = new_user("upa")
-    bob = new_user("upb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)

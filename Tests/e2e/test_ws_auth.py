@@ -11,22 +11,12 @@ from helpers import assert_keys, decode_token, forge_token
 from ws_helpers import (
     Client,
     assert_ready,
-    direct_chat,
     open_ws,
     refused_status,
     run,
     send_and_echo,
     ws_url,
 )
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    """(alice, bob, chat_id): a direct chat that exists before anyone connects."""
-    alice = new_user("wsa")
-    bob = new_user("wsb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
 
 
 def forged(kind: str, stack, user) -> str:

@@ -5,7 +5,6 @@ import asyncio
 import itertools
 import os
 
-import pytest
 
 from helpers import assert_error, ok_json
 from ws_helpers import (
@@ -13,19 +12,10 @@ from ws_helpers import (
     assert_chat_frame_d,
     announce_chat,
     create_chat_announced,
-    direct_chat,
     is_message,
     run,
     send_and_echo,
 )
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    alice = new_user("wsa")
-    bob = new_user("wsb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
 
 
 def test_multi_device_delivery_and_ack_only_to_the_sending_socket(api, stack, pair, new_user):

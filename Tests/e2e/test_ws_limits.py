@@ -4,20 +4,11 @@ the closing handshake; one bad client never hurts another."""
 import asyncio
 import json
 
-import pytest
 from websockets.exceptions import ConnectionClosed
 
-from ws_helpers import Client, direct_chat, open_ws, run, send_and_echo, ws_url
+from ws_helpers import Client, open_ws, run, send_and_echo, ws_url
 
 MAX_FRAME = 64 * 1024
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    alice = new_user("wsa")
-    bob = new_user("wsb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
 
 
 MALFORMED = [

@@ -10,14 +10,12 @@ import os
 import signal
 import time
 
-import pytest
 from websockets.exceptions import ConnectionClosed
 
 from helpers import ok_json, wait_for
 from ws_helpers import (
     Client,
     assert_chat_frame_d,
-    direct_chat,
     is_message,
     process_state,
     relay_pid,
@@ -28,14 +26,6 @@ from ws_helpers import (
 )
 
 RESTART_WITHIN = 6.0  # seconds from the relay's death to a working new connection
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    alice = new_user("wsa")
-    bob = new_user("wsb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
 
 
 def test_relay_sigstopped_while_rest_sends_then_resumed_delivers(api, stack, pair, new_user):

@@ -4,19 +4,9 @@ nonces (ACK after the echo, retries stored once), validation errors, and REST se
 
 import time
 
-import pytest
 
 from helpers import assert_history_entry, ok_json
-from ws_helpers import Client, assert_chat_frame_d, direct_chat, is_message, run, send_and_echo
-
-
-@pytest.fixture
-def pair(api, stack, new_user):
-    """(alice, bob, chat_id): a direct chat that exists before anyone connects."""
-    alice = new_user("wsa")
-    bob = new_user("wsb")
-    chat_id = direct_chat(stack, api, alice, bob)
-    return alice, bob, chat_id
+from ws_helpers import Client, assert_chat_frame_d, is_message, run, send_and_echo
 
 
 # --- seed 000 ----------------------------------------------------------------------------------
