@@ -24,7 +24,7 @@ let package = Package(
         // shared by both processes.
         .target(
             name: "Domain",
-            dependencies: ["COpenSSL"]
+            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite: connections, statements, migrations and the queries of the messenger.
         .target(

@@ -7,20 +7,7 @@ import Storage
 // over FastCGI until SIGTERM.
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let configuration: Configuration
-do {
-    configuration = try Configuration.load()
-} catch {
-    FileHandle.standardError.write(Data("FCGIApp: configuration: \(error)\n".utf8))
-    exit(78)  // EX_CONFIG
-}
-
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-    return handler
-}
-let logger = Logger(label: "FCGIApp")
+let (configuration, logger) = ProcessStart.configure(program: "FCGIApp")
 
 do {
     switch arguments.first {

@@ -4,20 +4,7 @@ import Logging
 
 // WSRelay: the WebSocket relay behind nginx's /ws, until SIGTERM.
 
-let configuration: Configuration
-do {
-    configuration = try Configuration.load()
-} catch {
-    FileHandle.standardError.write(Data("WSRelay: configuration: \(error)\n".utf8))
-    exit(78)  // EX_CONFIG
-}
-
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-    return handler
-}
-let logger = Logger(label: "WSRelay")
+let (configuration, logger) = ProcessStart.configure(program: "WSRelay")
 signal(SIGPIPE, SIG_IGN)
 let signals = SignalWaiter([SIGTERM, SIGINT])
 
