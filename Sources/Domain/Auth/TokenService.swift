@@ -92,9 +92,21 @@ public struct TokenService: Sendable {
 
     /// The token in an `Authorization: Bearer <token>` header value, if it has that form.
     public static func bearerToken(fromAuthorization value: some StringProtocol) -> Substring? {
-        let trimmed = value.drop(while: { $0 == " " })
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = trimmed.dropFirst(7).drop(while: { $0 == " " })
-        return token.isEmpty ? nil : Substring(token)
+        let text = Substring(value)
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        let scheme = Array("bearer ".utf8)
+        var index = start
+        for expected in scheme {
+            guard index < utf8.endIndex else { return nil }
+            let byte = utf8[index]
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+            guard lowered == expected else { return nil }
+            index = utf8.index(after: index)
+        }
+        while index < utf8.endIndex, utf8[index] == UInt8(ascii: " ") { index = utf8.index(after: index) }
+        guard index < utf8.endIndex else { return nil }
+        return text[index...]
     }
 }

@@ -16,7 +16,6 @@ final class FastCGIServer: Sendable {
     private let listeningSocket: Int32
     /// The one write connection all workers share.
     private let writer: SerializedStore
-    private let knownUsers = KnownUsers()
 
     init(configuration: Configuration, router: Router, logger: Logger) throws {
         self.configuration = configuration
@@ -85,7 +84,7 @@ final class FastCGIServer: Sendable {
             let notifier = try? NotificationSender(socketPath: configuration.notifySocketPath)
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(index)"
-            context = Context(store: try Store(path: configuration.databasePath), writer: server.writer, knownUsers: server.knownUsers,
+            context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })

@@ -10,19 +10,18 @@ public final class Context {
     /// The process's one write connection, shared by all workers (see `SerializedStore`).
     public let writer: SerializedStore
     public let tokens: TokenService
-    /// Shared by the process's workers.
-    let knownUsers: KnownUsers
+    /// This worker's tokens already checked.
+    let verifiedTokens = VerifiedTokens()
     public let notifier: NotificationSender?
     public let configuration: Configuration
     public var logger: Logger
     /// Seconds since 1970; a parameter so that tests can move time.
     public let now: () -> Int64
 
-    init(store: Store, writer: SerializedStore, knownUsers: KnownUsers = KnownUsers(), tokens: TokenService, notifier: NotificationSender?, configuration: Configuration,
+    init(store: Store, writer: SerializedStore, tokens: TokenService, notifier: NotificationSender?, configuration: Configuration,
                 logger: Logger, now: @escaping () -> Int64) {
         self.store = store
         self.writer = writer
-        self.knownUsers = knownUsers
         self.tokens = tokens
         self.notifier = notifier
         self.configuration = configuration

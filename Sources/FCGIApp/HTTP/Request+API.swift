@@ -13,14 +13,15 @@ extension Request {
         guard let token = TokenService.bearerToken(fromAuthorization: header) else {
             throw HTTPError(.unauthorized, "Authorization header must be 'Bearer <token>'")
         }
-        let claims = try context.tokens.verify(token, now: context.now())
-        if !context.knownUsers.contains(claims.userID) {
-            guard try context.store.user(id: claims.userID) != nil else {
-                throw HTTPError(.unauthorized, "the token's user no longer exists")
-            }
-            context.knownUsers.insert(claims.userID)
+        let now = context.now()
+        if let caller = context.verifiedTokens.caller(for: token, now: now) { return caller }
+        let claims = try context.tokens.verify(token, now: now)
+        guard try context.store.user(id: claims.userID) != nil else {
+            throw HTTPError(.unauthorized, "the token's user no longer exists")
         }
-        return Caller(id: claims.userID, username: claims.username)
+        let caller = Caller(id: claims.userID, username: claims.username)
+        context.verifiedTokens.remember(token, caller: caller, expiresAt: claims.expiresAt)
+        return caller
     }
 
     /// The body as a JSON object.
