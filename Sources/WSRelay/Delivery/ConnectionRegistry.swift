@@ -32,6 +32,10 @@ final class ConnectionRegistry: Sendable {
         connections.withLockedValue { Array($0.values.joined()) }
     }
 
+    var isEmpty: Bool {
+        connections.withLockedValue { $0.isEmpty }
+    }
+
     var count: Int {
         connections.withLockedValue { $0.values.reduce(0) { $0 + $1.count } }
     }

@@ -166,6 +166,10 @@ final class Dispatcher: @unchecked Sendable {
                zip(fresh, fresh.dropFirst()).allSatisfy({ $0.id + 1 == $1.id }) {
                 for message in fresh { try fanOut(message, into: &outbox) }
                 deliveredThrough = fresh[fresh.count - 1].id
+            } else if registry.isEmpty {
+                // Nobody to deliver to: move the cursor without reading the messages. A
+                // connection joining later replays from its own handshake cursor.
+                deliveredThrough = max(deliveredThrough, try store.latestMessageID())
             } else {
                 try catchUp(into: &outbox)
             }
