@@ -15,6 +15,13 @@ public final class Store {
         self.init(connection: connection)
     }
 
+    /// Opens the database for a process's one writing connection (`configureForWriting`).
+    public static func writer(path: String) throws -> Store {
+        let store = try Store(path: path)
+        try store.connection.configureForWriting()
+        return store
+    }
+
     public init(connection: Connection) {
         self.connection = connection
     }

@@ -54,6 +54,27 @@ import Testing
         #expect(try store.count("messages") == 4)
     }
 
+    @Test func membershipIsCheckedBeforeANonceIsRecognised() throws {
+        let first = try store.send("once", from: alice.id, to: chatID, nonce: "n-1")
+        // The same nonce towards a chat Alice is not in is refused, not answered with her
+        // earlier message.
+        let others = try store.initiateDirectChat(userID: bob.id, peerID: carol.id).chatID
+        #expect(throws: MessengerError.forbidden("you are not a member of chat \(others)")) {
+            try store.send("once", from: alice.id, to: others, nonce: "n-1")
+        }
+        #expect(try store.send("once", from: alice.id, to: chatID, nonce: "n-1").message == first.message)
+        #expect(try store.count("messages") == 1)
+    }
+
+    @Test func aStoredMessageKeepsTheTimestampItWasAnsweredWith() throws {
+        let posted = try store.send("now", from: alice.id, to: chatID)
+        #expect(isRFC3339UTC(posted.message.timestamp))
+        #expect(try store.message(id: posted.message.id)?.timestamp == posted.message.timestamp)
+        let sqliteNow = try store.connection.statement("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").first { $0.string(0) }
+        // Both clocks are the system's; they agree to within the second that may tick between.
+        #expect(posted.message.timestamp <= sqliteNow!)
+    }
+
     @Test func attachmentsResolveToTheSendersOwnUploads() throws {
         let picture = try store.upload(by: alice.id, name: "aaaa.png", size: 111)
         let document = try store.upload(by: alice.id, name: "bbbb.bin", kind: .file, size: 222)

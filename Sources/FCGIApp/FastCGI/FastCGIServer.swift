@@ -21,7 +21,7 @@ final class FastCGIServer: Sendable {
         self.configuration = configuration
         self.router = router
         self.logger = logger
-        writer = SerializedStore(try Store(path: configuration.databasePath))
+        writer = SerializedStore(try Store.writer(path: configuration.databasePath))
         let path = configuration.fastCGISocketPath
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         unlink(path)

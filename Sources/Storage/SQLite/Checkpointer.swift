@@ -3,8 +3,9 @@ import Foundation
 /// Copies the WAL back into the database file from a thread of its own, ahead of the
 /// commits that would otherwise do all of it.
 ///
-/// SQLite checkpoints inside whichever commit grows the WAL past 1,000 pages, so that commit
-/// — and every writer queued behind it — waits for the copy (p99 acknowledgement latency at
+/// SQLite checkpoints inside whichever commit grows the WAL past its threshold (1,000 pages
+/// by default, 10,000 on writers: `Connection.configureForWriting`), so that commit — and
+/// every writer queued behind it — waits for the copy (p99 acknowledgement latency at
 /// half load was over 100 ms). With this thread copying frames every 100 ms, that commit
 /// finds almost everything copied already and only completes the checkpoint, which lets the
 /// WAL restart from its beginning. (Turning automatic checkpoints off altogether is not an

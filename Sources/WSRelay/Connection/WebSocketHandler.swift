@@ -83,11 +83,20 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         relay.logger.debug("websocket error", metadata: ["error": "\(error)"])
-        if let handle, error is NIOWebSocketFrameAggregator.Error {
+        guard let handle else { return context.close(promise: nil) }
+        switch error {
+        case let invalid as NIOWebSocketError:
+            // The frame decoder refused a frame header and reads no further frames, so the
+            // peer's answer to our close would never be seen: end our side after the close
+            // frame instead (see `ConnectionHandle.closeWithoutHandshake`).
+            handle.closeWithoutHandshake(invalid == .invalidFrameLength ? .messageTooBig : .protocolError)
+        case is NIOWebSocketFrameAggregator.Error:
             // Fragments adding up to more than the frame limit: the same answer as one
-            // oversized frame gets from NIO's decoder.
+            // oversized frame gets.
             handle.closeOnLoop(.messageTooBig)
-        } else {
+        case is ByteToMessageDecoderError where handle.isClosing:
+            break  // the rest of a refused frame, read and dropped until the socket closes
+        default:
             context.close(promise: nil)
         }
     }

@@ -6,6 +6,9 @@ import NIOWebSocket
 /// event loop; the `closing` flag lives there too.
 final class ConnectionHandle: Sendable, Hashable {
     let channel: Channel
+    /// The channel's event loop, kept: `channel.eventLoop` is a protocol call, and fan-out
+    /// asks for it once per recipient.
+    let eventLoop: EventLoop
     private let limits: RelayLimits
     private let closing: NIOLoopBoundBox<Bool>
     /// Where encoded frames enter the pipeline: the frame encoder's context, so that writes
@@ -15,13 +18,12 @@ final class ConnectionHandle: Sendable, Hashable {
     /// Must be created on the channel's event loop.
     init(channel: Channel, limits: RelayLimits) {
         self.channel = channel
+        eventLoop = channel.eventLoop
         self.limits = limits
         closing = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
         rawWriter = (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
             .map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
     }
-
-    var eventLoop: EventLoop { channel.eventLoop }
 
     var isClosing: Bool { closing.value }
 
@@ -39,11 +41,21 @@ final class ConnectionHandle: Sendable, Hashable {
         }
     }
 
+    /// Flushes what `writeOnLoop` queued, from where it entered the pipeline. On the event
+    /// loop only.
+    func flushOnLoop() {
+        if let rawWriter {
+            rawWriter.value.flush()
+        } else {
+            channel.flush()
+        }
+    }
+
     /// Sends one frame encoded by `TextFrame`, from any thread.
     func send(_ frame: ByteBuffer) {
         eventLoop.execute {
             self.writeOnLoop(frame)
-            self.channel.flush()
+            self.flushOnLoop()
         }
     }
 
@@ -52,12 +64,32 @@ final class ConnectionHandle: Sendable, Hashable {
     func closeOnLoop(_ code: CloseCode) {
         guard !closing.value else { return }
         closing.value = true
-        var data = channel.allocator.buffer(capacity: 2 + code.reason.utf8.count)
-        data.write(webSocketErrorCode: code.code)
-        data.writeString(code.reason)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
+        channel.writeAndFlush(Self.closeFrame(code, allocator: channel.allocator), promise: nil)
         let channel = self.channel
         channel.eventLoop.scheduleTask(in: limits.closeTimeout) { channel.close(promise: nil) }
+    }
+
+    /// Sends a close frame with `code` and ends our output, when no answer can be read
+    /// because the frame decoder failed. The socket is dropped when nginx closes its side, or
+    /// at the close timeout; until then what arrives is read and thrown away. (Closing at
+    /// once, with the rest of an oversized frame unread, resets the socket, and nginx could
+    /// then drop the client's connection before passing the close frame on.) On the event
+    /// loop only.
+    func closeWithoutHandshake(_ code: CloseCode) {
+        guard !closing.value else { return }
+        closing.value = true
+        let channel = self.channel
+        channel.writeAndFlush(Self.closeFrame(code, allocator: channel.allocator)).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+        }
+        channel.eventLoop.scheduleTask(in: limits.closeTimeout) { channel.close(promise: nil) }
+    }
+
+    private static func closeFrame(_ code: CloseCode, allocator: ByteBufferAllocator) -> WebSocketFrame {
+        var data = allocator.buffer(capacity: 2 + code.reason.utf8.count)
+        data.write(webSocketErrorCode: code.code)
+        data.writeString(code.reason)
+        return WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
     }
 
     func close(_ code: CloseCode) {

@@ -27,41 +27,49 @@ struct Outbox {
         }
     }
 
-    private var batches: [ObjectIdentifier: LoopBatch] = [:]
+    /// One batch per event loop that has something to send; there are as many loops as cores,
+    /// so a linear search beats hashing.
+    private var batches: [LoopBatch] = []
 
     var isEmpty: Bool { batches.isEmpty }
 
     /// Queues `frame` for one connection.
     mutating func add(_ handle: ConnectionHandle, _ frame: ByteBuffer) {
-        add([handle], frame)
+        batches[slot(of: handle.eventLoop)].add(handle, frame)
     }
 
     /// Queues `frame` for every connection in `handles`, with one copy of it per event loop.
     mutating func add(_ handles: [ConnectionHandle], _ frame: ByteBuffer) {
-        var copies: [ObjectIdentifier: ByteBuffer] = [:]
+        var copies: [(slot: Int, frame: ByteBuffer)] = []
         for handle in handles {
-            let key = ObjectIdentifier(handle.eventLoop)
+            let slot = slot(of: handle.eventLoop)
             let local: ByteBuffer
-            if let copy = copies[key] {
-                local = copy
+            if let copy = copies.first(where: { $0.slot == slot }) {
+                local = copy.frame
             } else {
                 // The first loop may use the original; every other loop gets its own bytes.
                 local = copies.isEmpty ? frame : ByteBuffer(bytes: frame.readableBytesView)
-                copies[key] = local
+                copies.append((slot, local))
             }
-            batches[key, default: LoopBatch(loop: handle.eventLoop)].add(handle, local)
+            batches[slot].add(handle, local)
         }
+    }
+
+    private mutating func slot(of loop: EventLoop) -> Int {
+        if let slot = batches.firstIndex(where: { $0.loop === loop }) { return slot }
+        batches.append(LoopBatch(loop: loop))
+        return batches.count - 1
     }
 
     /// Sends everything collected, in order per connection.
     mutating func flush() {
-        for (_, batch) in batches {
+        for batch in batches {
             let connections = batch.connections
             let frames = batch.frames
             batch.loop.execute {
                 for (handle, queued) in zip(connections, frames) {
                     for frame in queued { handle.writeOnLoop(frame) }
-                    handle.channel.flush()
+                    handle.flushOnLoop()
                 }
             }
         }

@@ -23,7 +23,7 @@ final class RelayServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         let registry = ConnectionRegistry()
-        let dispatcher = try Dispatcher(store: Store(path: configuration.databasePath),
+        let dispatcher = try Dispatcher(store: Store.writer(path: configuration.databasePath),
                                         registry: registry,
                                         limits: limits, logger: logger)
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
@@ -71,7 +71,7 @@ final class RelayServer: Sendable {
         let acceptedAt = NIOLoopBoundBox<Int64>(0, eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxFrameBytes,
-            automaticErrorHandling: true,
+            automaticErrorHandling: false,  // WebSocketHandler.errorCaught answers
             shouldUpgrade: { channel, head in
                 switch authenticator.decide(head) {
                 case .upgrade:
