@@ -16,9 +16,9 @@ public final class Store {
     }
 
     /// Opens the database for a process's one writing connection (`configureForWriting`).
-    public static func writer(path: String) throws -> Store {
+    public static func writer(path: String, autocheckpointPages: Int32) throws -> Store {
         let store = try Store(path: path)
-        try store.connection.configureForWriting()
+        try store.connection.configureForWriting(autocheckpointPages: autocheckpointPages)
         return store
     }
 

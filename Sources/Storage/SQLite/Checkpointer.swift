@@ -4,7 +4,8 @@ import Foundation
 /// commits that would otherwise do all of it.
 ///
 /// SQLite checkpoints inside whichever commit grows the WAL past its threshold (1,000 pages
-/// by default, 10,000 on writers: `Connection.configureForWriting`), so that commit — and
+/// by default; the relay's writer uses 10,000: `Connection.configureForWriting`), so that
+/// commit — and
 /// every writer queued behind it — waits for the copy (p99 acknowledgement latency at
 /// half load was over 100 ms). With this thread copying frames every 100 ms, that commit
 /// finds almost everything copied already and only completes the checkpoint, which lets the

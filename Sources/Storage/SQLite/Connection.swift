@@ -40,19 +40,19 @@ public final class Connection {
     }
 
     /// Settings for the one connection that carries a process's writes (the relay's storage
-    /// thread, FCGIApp's shared writer). Under the WebSocket ingest load these took a fifth
-    /// off the relay's storage time per message.
-    public func configureForWriting() throws(StorageError) {
+    /// thread, FCGIApp's shared writer).
+    ///
+    /// - Parameter autocheckpointPages: the WAL size at which a commit runs a checkpoint
+    ///   itself (SQLite's default is 1,000 pages). The `Checkpointer` thread copies the WAL in
+    ///   the background in between, so such a checkpoint mostly completes what it did and
+    ///   lets the WAL restart; see the callers for the values measured best.
+    public func configureForWriting(autocheckpointPages: Int32) throws(StorageError) {
         // A 64 MB page cache (the default is 2 MB): the index leaves a busy database writes
         // into stay in memory instead of being re-read and, worse, spilled to the WAL in the
         // middle of a transaction. A writer keeps its cache across its own commits; a
         // reader's is emptied by every other connection's write, so readers keep the default.
         try execute("PRAGMA cache_size = -65536")
-        // The `Checkpointer` copies the WAL back in the background; with SQLite's default
-        // threshold (1,000 pages, 4 MB) the relay's commits crossed it every 30 ms under load
-        // and did the copying themselves. At 10,000 pages the background thread does it and
-        // a commit only completes the checkpoint, so that the WAL restarts.
-        try execute("PRAGMA wal_autocheckpoint = 10000")
+        try execute("PRAGMA wal_autocheckpoint = \(autocheckpointPages)")
     }
 
     deinit {

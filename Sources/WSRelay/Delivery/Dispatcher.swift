@@ -42,6 +42,10 @@ final class Dispatcher: @unchecked Sendable {
     private let logger: Logger
     /// How often the database is checked for messages nobody notified us about.
     private let pollInterval: TimeInterval
+    /// The least time between two rounds started by notifications alone. FCGIApp sends one
+    /// per message; under 10,000 REST writes a second, a round per notification cost the
+    /// relay a third of a core re-reading the newest ids. Sends and joins never wait for it.
+    static let notificationRoundInterval: TimeInterval = 0.002
 
     /// A connection to register, and the delivery cursor when its client was accepted.
     private struct Join {
@@ -115,11 +119,14 @@ final class Dispatcher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Asks for a catch-up read now (a notification arrived).
+    /// Asks for a catch-up read soon (a notification arrived): at once, or
+    /// `notificationRoundInterval` after the previous round.
     func wake() {
         condition.lock()
-        wakeRequested = true
-        condition.signal()
+        if !wakeRequested {
+            wakeRequested = true
+            condition.signal()
+        }
         condition.unlock()
     }
 
@@ -133,10 +140,18 @@ final class Dispatcher: @unchecked Sendable {
     }
 
     private func run() {
+        var lastRound: TimeInterval = 0
         while true {
             condition.lock()
-            if pending.isEmpty && joins.isEmpty && !wakeRequested && !stopping {
-                _ = condition.wait(until: Date(timeIntervalSinceNow: pollInterval))
+            while pending.isEmpty && joins.isEmpty && !stopping {
+                if wakeRequested {
+                    let due = lastRound + Self.notificationRoundInterval
+                    let now = ProcessInfo.processInfo.systemUptime
+                    if now >= due { break }
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: due - now))
+                } else if !condition.wait(until: Date(timeIntervalSinceNow: pollInterval)) {
+                    break  // the poll: look for messages nobody told us about
+                }
             }
             let batch = Array(pending.prefix(limits.maxBatch))
             pending.removeFirst(batch.count)
@@ -146,6 +161,7 @@ final class Dispatcher: @unchecked Sendable {
             let done = stopping && pending.isEmpty
             condition.unlock()
 
+            lastRound = ProcessInfo.processInfo.systemUptime
             process(batch, joining: joining)
             if done { return }
         }

@@ -23,7 +23,11 @@ final class RelayServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         let registry = ConnectionRegistry()
-        let dispatcher = try Dispatcher(store: Store.writer(path: configuration.databasePath),
+        // Checkpoints stay out of the storage thread until the WAL reaches 40 MB: at SQLite's
+        // 1,000 pages its commits crossed the threshold every 30 ms under the WebSocket ingest
+        // load, stopping delivery while they copied and synced (20.7k → 18.5k msgs/s).
+        let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000)
+        let dispatcher = try Dispatcher(store: store,
                                         registry: registry,
                                         limits: limits, logger: logger)
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
