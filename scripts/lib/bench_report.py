@@ -140,9 +140,11 @@ def build_rows(work, meta):
         rest.get("errors", 0) if rest else 0))
 
     # WS ingest
-    ingest = load_json(f"{work}/ingest.json")
+    ingest_rounds = ingest_runs(work)
+    ingest = ingest_rounds[-1] if ingest_rounds else None
     batch = load_json(f"{work}/sqlite_batch.json")
-    ingest_rate = ingest.get("msgs_per_s") if ingest else None
+    rates = [run.get("msgs_per_s") for run in ingest_rounds if run.get("msgs_per_s") is not None]
+    ingest_rate = sum(rates) / len(rates) if rates else None
     batch_rate = batch.get("rows_per_s") if batch else None
     users = ingest.get("users") if ingest else meta.get("ingest_users")
     rows.append(Row(
@@ -153,9 +155,9 @@ def build_rows(work, meta):
         f"LoadGen `ws-ingest`: one socket per user through nginx (`Authorization: Bearer` at the "
         f"handshake), each sending `{{chat_id, content, nonce}}` flat out with "
         f"{ingest.get('window', 1) if ingest else 1} unacknowledged message(s) at a time; ACKs received in the "
-        "measured window. Baseline: `bench_sqlite.py batch`, rows generated inside SQLite, 1,000 per "
+        f"measured window; mean of {len(rates)} run(s): {', '.join(num(rate) for rate in rates)} msgs/s. Baseline: `bench_sqlite.py batch`, rows generated inside SQLite, 1,000 per "
         "transaction — the most a group commit can do on this disk.",
-        ingest.get("errors", 0) if ingest else 0))
+        sum(run.get("errors", 0) for run in ingest_rounds)))
     paced = load_json(f"{work}/ingest_paced.json")
     rows.append(Row(
         f"WS ingest: p99 send → ACK at {num(paced.get('target_rate') if paced else None)} msgs/s offered",
@@ -243,12 +245,18 @@ def build_rows(work, meta):
     return rows
 
 
+def ingest_runs(work):
+    """The flat-out WS ingest runs, in order (`ingest_1.json`, `ingest_2.json`, …)."""
+    paths = sorted(glob.glob(f"{work}/ingest_[0-9]*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
+    return [run for run in (load_json(path) for path in paths) if run]
+
+
 def cpu_table(work):
     """(scenario, {process: cores}) for every measured load."""
     table = []
-    for name, label in (("rest_write", "REST write"), ("ingest", "WS ingest"), ("fanout", "WS fan-out"),
+    for name, label in (("rest_write", "REST write"), ("ingest", "WS ingest (last run)"), ("fanout", "WS fan-out"),
                         ("latency", "WS latency"), ("idle", "Idle (hold)")):
-        result = load_json(f"{work}/{name}.json")
+        result = (ingest_runs(work) or [None])[-1] if name == "ingest" else load_json(f"{work}/{name}.json")
         if result:
             cpu = {"generator": result.get("loadgen_cpu")}
             cpu.update({k[4:]: v for k, v in result.items() if k.startswith("cpu_")})
