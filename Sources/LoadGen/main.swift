@@ -23,6 +23,15 @@ guard options.connectionCount + 256 <= fileLimit else {
     exit(69)  // EX_UNAVAILABLE
 }
 
+if options.scenario == .wsFloor, let socket = options.socket {
+    do {
+        try FloorServer.run(socketPath: socket, threads: options.threads)
+    } catch {
+        say("error: ws-floor: \(error)")
+        exit(1)
+    }
+}
+
 // Whatever happens, the generator stops by itself: setup gets a budget that grows with the
 // connection count, the load its own duration.
 let budget = 120 + Double(options.connectionCount) / 50 + options.warmup + options.duration + options.hold + 30
@@ -39,6 +48,7 @@ do {
     case .wsFanout: report = try FanoutScenario.run(load)
     case .wsIdle: report = try IdleScenario.run(load)
     case .restWrite: report = try RestWriteScenario.run(load)
+    case .wsFloor: preconditionFailure("ws-floor runs above")
     }
     FileHandle.standardOutput.write(Data((report.line + "\n").utf8))
     load.shutdown()

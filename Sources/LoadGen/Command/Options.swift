@@ -7,6 +7,7 @@ struct Options: Sendable {
         case wsFanout = "ws-fanout"
         case wsIdle = "ws-idle"
         case restWrite = "rest-write"
+        case wsFloor = "ws-floor"
     }
 
     var scenario: Scenario
@@ -40,6 +41,8 @@ struct Options: Sendable {
     var lossTimeout = 5.0
     /// Processes whose CPU use is reported over the measured window.
     var watch = WatchedProcesses.none
+    /// ws-floor: the Unix socket to listen on.
+    var socket: String?
 
     static let usage = """
         usage: LoadGen <scenario> [options]
@@ -51,6 +54,9 @@ struct Options: Sendable {
                        (or at --rate); measures deliveries/s and send -> last member's delivery
           ws-idle      opens N authenticated sockets, prints "ready" on stdout, holds them --hold s
           rest-write   POST /chats/:id/messages over N keep-alive connections; committed msgs/s
+          ws-floor     not a load: a stand-in relay on --socket that answers sends like WSRelay
+                       (echo, ACK, copy to the chat's other senders) but stores nothing; nginx's
+                       /ws pointed at it gives the floor baseline for ws-ingest. Runs until SIGTERM
 
         options:
           --host ADDR              nginx address in 127.0.0.0/8 (127.0.0.1)
@@ -69,6 +75,7 @@ struct Options: Sendable {
           --loss-timeout S         ws-fanout: seconds before an undelivered message counts as lost (5)
           --watch NAME:PID,...     report these processes' CPU (cores) over the measured window as
                                    cpu_NAME; pids sharing a name are summed (e.g. nginx workers)
+          --socket PATH            ws-floor: the Unix socket to listen on
 
         Prints human-readable progress on stderr and one JSON line on stdout at the end.
         """
@@ -120,6 +127,11 @@ struct Options: Sendable {
                   value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
             else { throw Failure(description: "--prefix must be 1-12 ASCII letters, digits or _, starting with a letter") }
             prefix = value
+        case "socket":
+            guard value.hasPrefix("/"), value.utf8.count < 100 else {
+                throw Failure(description: "--socket takes an absolute path shorter than 100 bytes")
+            }
+            socket = value
         case "loss-timeout": lossTimeout = try Self.seconds(name, value, 0.1...600)
         case "watch":
             guard let parsed = WatchedProcesses.parse(value) else {
@@ -134,6 +146,9 @@ struct Options: Sendable {
         guard Self.isLoopback(host) else {
             throw Failure(description: "--host must be an IPv4 address in 127.0.0.0/8 (LoadGen only loads this machine)")
         }
+        if scenario == .wsFloor, socket == nil {
+            throw Failure(description: "ws-floor needs --socket PATH")
+        }
         if scenario == .wsIngest || scenario == .restWrite, users < 2 || users % 2 != 0 {
             throw Failure(description: "--users must be even and at least 2 for \(scenario.rawValue) (two users per chat)")
         }
@@ -147,6 +162,7 @@ struct Options: Sendable {
         switch scenario {
         case .wsFanout: members
         case .wsIngest, .wsIdle, .restWrite: users
+        case .wsFloor: 0
         }
     }
 
