@@ -8,7 +8,7 @@ final class FanoutMember: PacedSender {
     private let isSender: Bool
     private let window: Int
     private let flatOut: Bool
-    private let frameHead: [UInt8]
+    private let frame: SendFrame
     private var nextSequence: UInt64 = 0
     private var sending = false
     /// Between start and stop: a socket closing then is an error.
@@ -21,7 +21,7 @@ final class FanoutMember: PacedSender {
         self.isSender = isSender
         self.window = window
         self.flatOut = flatOut
-        frameHead = Array(#"{"chat_id":\#(chatID),"content":"f"#.utf8)
+        frame = SendFrame(chatID: chatID, tag: "f")
     }
 
     func start(on socket: WebSocketClient) {
@@ -75,12 +75,7 @@ final class FanoutMember: PacedSender {
     private func send(on socket: WebSocketClient) {
         let sequence = nextSequence
         nextSequence += 1
-        var buffer = socket.allocator.buffer(capacity: frameHead.count + 60)
-        buffer.writeBytes(frameHead)
-        buffer.writeDecimal(sequence)
-        buffer.writeStaticString(#"","nonce":"n"#)
-        buffer.writeDecimal(sequence)
-        buffer.writeStaticString(#""}"#)
+        let buffer = frame.encode(sequence, allocator: socket.allocator)
         tracker.sent(sequence, at: monotonicNanos())
         socket.send(text: buffer)
     }

@@ -66,18 +66,7 @@ enum FanoutScenario {
         say("ws-fanout: sending " + (flatOut ? "flat out, window \(window) messages" : "at \(options.rate) msgs/s")
             + "; warm-up \(options.warmup) s, measuring \(options.duration) s")
 
-        load.wait(until: measure.start)
-        let cpu = CPUMeter()
-        let watched = WatchedCPUMeter(options.watch)
-        var previous = 0
-        load.wait(until: measure.end) {
-            let delivered = tracker.tally.delivered
-            say("  \(delivered - previous) deliveries in the last second")
-            previous = delivered
-        }
-        let coresUsed = cpu.coresUsed
-        var processCPU = Report(scenario: "")
-        watched.report(into: &processCPU)
+        let cpu = load.measure(measure, watch: options.watch, unit: "deliveries") { tracker.tally.delivered }
 
         try senderSocket.eventLoop.submit {
             timers.value.0?.stop()
@@ -108,12 +97,12 @@ enum FanoutScenario {
         report.add("skipped", tally.skipped)
         report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
         report.add("connect_failures", opened.failures)
-        report.add("loadgen_cpu", coresUsed, digits: 2)
-        report.append(processCPU)
+        report.add("loadgen_cpu", cpu.generator, digits: 2)
+        report.append(cpu.processes)
         say(String(format: "ws-fanout: %.0f deliveries/s (%.1f msgs/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, errors %d, loadgen CPU %.2f cores",
                    Double(tally.delivered) / seconds, Double(tally.answered) / seconds, sockets.count,
                    Report.millis(tally.latency, 50), Report.millis(tally.latency, 99), tally.lost,
-                   tally.errors + opened.failures, coresUsed))
+                   tally.errors + opened.failures, cpu.generator))
         return report
     }
 }

@@ -50,18 +50,9 @@ enum IngestScenario {
         say("ws-ingest: sending " + (flatOut ? "flat out, window \(window) per socket" : "at \(options.rate) msgs/s")
             + "; warm-up \(options.warmup) s, measuring \(options.duration) s")
 
-        load.wait(until: measure.start)
-        let cpu = CPUMeter()
-        let watched = WatchedCPUMeter(options.watch)
-        var previous = 0
-        try load.wait(until: measure.end) {
-            let acked = try load.sumOverLoops { stats[$0].value.tally.answered }
-            say("  \(acked - previous) ACKs in the last second")
-            previous = acked
+        let cpu = try load.measure(measure, watch: options.watch, unit: "ACKs") {
+            try load.sumOverLoops { stats[$0].value.tally.answered }
         }
-        let coresUsed = cpu.coresUsed
-        var processCPU = Report(scenario: "")
-        watched.report(into: &processCPU)
 
         try load.onEachLoop { index in
             tickers[index].value?.stop()
@@ -96,11 +87,11 @@ enum IngestScenario {
         report.add("skipped", tally.skipped)
         report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
         report.add("connect_failures", opened.failures)
-        report.add("loadgen_cpu", coresUsed, digits: 2)
-        report.append(processCPU)
+        report.add("loadgen_cpu", cpu.generator, digits: 2)
+        report.append(cpu.processes)
         say(String(format: "ws-ingest: %.0f msgs/s acknowledged, ack p50 %.2f ms, p99 %.2f ms, errors %d, loadgen CPU %.2f cores",
                    Double(tally.answered) / seconds, Report.millis(tally.latency, 50), Report.millis(tally.latency, 99),
-                   tally.errors + opened.failures, coresUsed))
+                   tally.errors + opened.failures, cpu.generator))
         return report
     }
 }

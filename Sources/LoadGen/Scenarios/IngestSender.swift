@@ -6,7 +6,7 @@ final class IngestSender: PacedSender {
     private let stats: LoopStats
     private let window: Int
     private let flatOut: Bool
-    private let frameHead: [UInt8]
+    private let frame: SendFrame
     private var sentAt: [UInt64]
     private let ringMask: Int
     private var nextSequence: UInt64 = 0
@@ -17,7 +17,7 @@ final class IngestSender: PacedSender {
         self.stats = stats
         self.window = window
         self.flatOut = flatOut
-        frameHead = Array(#"{"chat_id":\#(chatID),"content":"i"#.utf8)
+        frame = SendFrame(chatID: chatID, tag: "i")
         var size = 1
         while size < window { size <<= 1 }
         sentAt = [UInt64](repeating: 0, count: size)
@@ -74,12 +74,7 @@ final class IngestSender: PacedSender {
     private func send(on socket: WebSocketClient) {
         let sequence = nextSequence
         nextSequence += 1
-        var buffer = socket.allocator.buffer(capacity: frameHead.count + 60)
-        buffer.writeBytes(frameHead)
-        buffer.writeDecimal(sequence)
-        buffer.writeStaticString(#"","nonce":"n"#)
-        buffer.writeDecimal(sequence)
-        buffer.writeStaticString(#""}"#)
+        let buffer = frame.encode(sequence, allocator: socket.allocator)
         let now = monotonicNanos()
         sentAt[Int(truncatingIfNeeded: sequence) & ringMask] = now
         outstanding += 1

@@ -61,6 +61,33 @@ struct LoadContext {
         }
     }
 
+    /// The generator's own CPU and the watched processes' CPU over a measured window.
+    struct MeasuredCPU {
+        /// LoadGen's cores.
+        let generator: Double
+        /// `cpu_<name>` for every watched process name, and `cpu_machine`.
+        let processes: Report
+    }
+
+    /// Waits out `window`, printing the growth of `count()` every second as
+    /// "  N <unit> in the last second", and measures CPU over it.
+    func measure(_ window: MeasureWindow, watch: WatchedProcesses, unit: String,
+                 count: () throws -> Int) rethrows -> MeasuredCPU {
+        wait(until: window.start)
+        let cpu = CPUMeter()
+        let watched = WatchedCPUMeter(watch)
+        var previous = 0
+        try wait(until: window.end) {
+            let current = try count()
+            say("  \(current - previous) \(unit) in the last second")
+            previous = current
+        }
+        let generator = cpu.coresUsed
+        var processes = Report(scenario: "")
+        watched.report(into: &processes)
+        return MeasuredCPU(generator: generator, processes: processes)
+    }
+
     func shutdown() {
         try? group.syncShutdownGracefully()
     }

@@ -60,18 +60,9 @@ enum RestWriteScenario {
             return done.futureResult
         }
 
-        load.wait(until: measure.start)
-        let cpu = CPUMeter()
-        let watched = WatchedCPUMeter(options.watch)
-        var previous = 0
-        try load.wait(until: measure.end) {
-            let answered = try load.sumOverLoops { stats[$0].value.tally.answered }
-            say("  \(answered - previous) messages committed in the last second")
-            previous = answered
+        let cpu = try load.measure(measure, watch: options.watch, unit: "messages committed") {
+            try load.sumOverLoops { stats[$0].value.tally.answered }
         }
-        let coresUsed = cpu.coresUsed
-        var processCPU = Report(scenario: "")
-        watched.report(into: &processCPU)
         try EventLoopFuture.andAllComplete(finished, on: load.loops[0]).wait()
         let tally = try load.merged(stats)
         for session in sessions { _ = try? session.close().wait() }
@@ -86,11 +77,11 @@ enum RestWriteScenario {
         report.add("msgs_per_s", Double(tally.answered) / seconds, digits: 0)
         report.addLatency(tally.latency)
         report.add("errors", tally.errors)
-        report.add("loadgen_cpu", coresUsed, digits: 2)
-        report.append(processCPU)
+        report.add("loadgen_cpu", cpu.generator, digits: 2)
+        report.append(cpu.processes)
         say(String(format: "rest-write: %.0f msgs/s committed, p50 %.2f ms, p99 %.2f ms, errors %d, loadgen CPU %.2f cores",
                    Double(tally.answered) / seconds, Report.millis(tally.latency, 50), Report.millis(tally.latency, 99),
-                   tally.errors, coresUsed))
+                   tally.errors, cpu.generator))
         return report
     }
 }
