@@ -15,10 +15,12 @@ public final class Store {
         self.init(connection: connection)
     }
 
-    /// Opens the database for a process's one writing connection (`configureForWriting`).
-    public static func writer(path: String, autocheckpointPages: Int32) throws -> Store {
+    /// Opens the database for a process's one writing connection (`configureForWriting`),
+    /// telling `checkpointer` of each commit.
+    public static func writer(path: String, autocheckpointPages: Int32, checkpointer: Checkpointer) throws -> Store {
         let store = try Store(path: path)
         try store.connection.configureForWriting(autocheckpointPages: autocheckpointPages)
+        store.connection.afterCommit = { checkpointer.noteCommit() }
         return store
     }
 

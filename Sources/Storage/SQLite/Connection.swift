@@ -10,6 +10,8 @@ public final class Connection {
 
     let handle: OpaquePointer
     public let path: String
+    /// Called after every commit of a `write` transaction.
+    public var afterCommit: (() -> Void)?
     private var statements: [String: Statement] = [:]
 
     public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
@@ -89,7 +91,9 @@ public final class Connection {
     /// start, where the busy timeout applies, instead of at the first write, where SQLite
     /// would answer `SQLITE_BUSY` at once to avoid a deadlock.
     public func write<T>(_ body: () throws -> T) throws -> T {
-        try transaction("BEGIN IMMEDIATE", body)
+        let result = try transaction("BEGIN IMMEDIATE", body)
+        afterCommit?()
+        return result
     }
 
     /// Runs `body` in a read transaction, so that its queries see one snapshot.

@@ -26,7 +26,10 @@ final class RelayServer: Sendable {
         // Checkpoints stay out of the storage thread until the WAL reaches 40 MB: at SQLite's
         // 1,000 pages its commits crossed the threshold every 30 ms under the WebSocket ingest
         // load, stopping delivery while they copied and synced (20.7k → 18.5k msgs/s).
-        let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000)
+        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1)
+        self.checkpointer = checkpointer
+        let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000,
+                                     checkpointer: checkpointer)
         let dispatcher = try Dispatcher(store: store,
                                         registry: registry,
                                         limits: limits, logger: logger)
@@ -62,7 +65,6 @@ final class RelayServer: Sendable {
             .wait()
         try SocketPermissions.apply(path: configuration.notifySocketPath, group: configuration.socketGroup)
         dispatcher.start()
-        checkpointer = Checkpointer(path: configuration.databasePath)
         checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
         logger.info("relay listening", metadata: ["socket": "\(configuration.relaySocketPath)",
                                                   "notifications": "\(configuration.notifySocketPath)"])
