@@ -8,7 +8,8 @@
 # The second nginx runs the stack's own rendered nginx.conf with three changes: its port, its
 # runtime directories, and the /ws upstream. Everything else — the REST API behind it (login,
 # chat creation), worker count, proxy settings — is the same, so the two ingest figures differ
-# only by what the relay does.
+# by what the relay does (and how: the stand-in writes each answer at once, WSRelay a round's
+# frames for a socket together).
 ingest_floor() {
     local output=$1 dir="$WORK/floor" port floor_pid nginx_pid rc=0 deadline watch pid
     shift
