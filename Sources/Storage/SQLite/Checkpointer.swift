@@ -16,9 +16,9 @@ import Synchronization
 /// processes' checkpointers meet, one skips a round.
 ///
 /// Each process's checkpointer copies after its own process's commits only (`noteCommit`, wired
-/// by `Store.writer`), so that the shorter interval FCGIApp needs does not cost the relay
-/// CPU under a WebSocket load: the more often the WAL is copied, the less a page modified
-/// again and again is copied once for many commits.
+/// by `Store.writer`), so that the short interval FCGIApp needs does not cost the relay CPU
+/// under a WebSocket load: the more often the WAL is copied, the more often a page that many
+/// commits modify is copied again.
 public final class Checkpointer: Sendable {
     private let path: String
     private let interval: TimeInterval
