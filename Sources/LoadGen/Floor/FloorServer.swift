@@ -41,20 +41,19 @@ enum FloorServer {
         chmod(socketPath, 0o666)
         say("ws-floor: listening on \(socketPath) with \(threads) event loop(s)")
         let stop = DispatchSemaphore(value: 0)
-        for number in [SIGTERM, SIGINT] {
+        let sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             source.setEventHandler { stop.signal() }
             source.resume()
-            signalSources.append(source)
+            return source
         }
         stop.wait()
+        sources.forEach { $0.cancel() }
         try? channel.close().wait()
         unlink(socketPath)
         exit(0)
     }
-
-    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 }
 
 /// Which connections have sent to which chat, and the next message id.
