@@ -17,6 +17,9 @@ final class FastCGIServer: Sendable {
     /// The one write connection all workers share.
     private let writer: SerializedStore
     private let checkpointer: Checkpointer
+    /// The one sender of relay notifications; nil if its socket could not be created (the relay
+    /// then finds new messages by polling the database).
+    private let notifier: RelayNotifier?
 
     init(configuration: Configuration, router: Router, logger: Logger) throws {
         self.configuration = configuration
@@ -30,6 +33,7 @@ final class FastCGIServer: Sendable {
         checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01)
         writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
                                                   checkpointer: checkpointer))
+        notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         let path = configuration.fastCGISocketPath
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         unlink(path)
@@ -46,6 +50,8 @@ final class FastCGIServer: Sendable {
         let logger = self.logger
         checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
         defer { checkpointer.stop() }
+        notifier?.start()
+        defer { notifier?.stop() }
         var threads: [Thread] = []
         let done = DispatchGroup()
         for index in 0..<configuration.fcgiWorkers {
@@ -88,12 +94,11 @@ final class FastCGIServer: Sendable {
         init(server: FastCGIServer, index: Int) throws {
             self.server = server
             let configuration = server.configuration
-            let notifier = try? NotificationSender(socketPath: configuration.notifySocketPath)
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(index)"
             context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
-                              notifier: notifier, configuration: configuration, logger: logger,
+                              notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
             request = FastCGIRequest(listeningSocket: server.listeningSocket)
         }

@@ -12,13 +12,15 @@ public final class Context {
     public let tokens: TokenService
     /// This worker's tokens already checked.
     let verifiedTokens = VerifiedTokens()
-    public let notifier: NotificationSender?
+    /// The process's one notifier, shared by all workers; nil when the relay's socket could
+    /// not be opened.
+    public let notifier: RelayNotifier?
     public let configuration: Configuration
     public var logger: Logger
     /// Seconds since 1970; a parameter so that tests can move time.
     public let now: () -> Int64
 
-    init(store: Store, writer: SerializedStore, tokens: TokenService, notifier: NotificationSender?, configuration: Configuration,
+    init(store: Store, writer: SerializedStore, tokens: TokenService, notifier: RelayNotifier?, configuration: Configuration,
                 logger: Logger, now: @escaping () -> Int64) {
         self.store = store
         self.writer = writer
@@ -32,10 +34,7 @@ public final class Context {
     /// Tells connected clients, through the relay, about a commit. Never fails the request:
     /// the relay catches up from the database when a notification is lost.
     func notify(_ notification: RelayNotification) {
-        guard let notifier else { return }
-        if !notifier.send(notification) {
-            logger.debug("relay notification dropped; the relay will catch up from the database")
-        }
+        notifier?.notify(notification)
     }
 }
 
