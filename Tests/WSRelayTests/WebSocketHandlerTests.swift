@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -60,6 +61,28 @@ import Testing
         // The peer does not answer: the socket is dropped after the close timeout.
         channel.embeddedEventLoop.advanceTime(by: RelayLimits().closeTimeout)
         #expect(!channel.isActive)
+    }
+
+    @Test func anUnexpectedErrorClosesWith1011AndABrokenSocketAtOnce() throws {
+        struct Unexpected: Error {}
+        let channel = try channel(userID: 4)
+        channel.pipeline.fireErrorCaught(Unexpected())
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 1011)
+        channel.embeddedEventLoop.advanceTime(by: RelayLimits().closeTimeout)
+        #expect(!channel.isActive)
+
+        let broken = try self.channel(userID: 4)
+        broken.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        #expect(try broken.readOutbound(as: WebSocketFrame.self) == nil)
+        #expect(!broken.isActive)
+    }
+
+    @Test func aFrameTheDecoderRefusesIsAnswered1009() throws {
+        let channel = try channel(userID: 4)
+        channel.pipeline.fireErrorCaught(NIOWebSocketError.invalidFrameLength)
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 1009)
+        channel.pipeline.fireErrorCaught(NIOWebSocketError.invalidFrameLength)  // the rest of it
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil)
     }
 
     @Test func silentClientIsClosedWith4001() throws {

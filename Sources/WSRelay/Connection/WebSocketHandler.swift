@@ -96,8 +96,10 @@ final class WebSocketHandler: ChannelInboundHandler {
             handle.closeOnLoop(.messageTooBig)
         case is ByteToMessageDecoderError where handle.isClosing:
             break  // the rest of a refused frame, read and dropped until the socket closes
+        case is IOError, is ChannelError:
+            context.close(promise: nil)  // the socket itself failed: nothing more can be sent
         default:
-            context.close(promise: nil)
+            handle.closeOnLoop(.internalError)
         }
     }
 
