@@ -25,7 +25,7 @@ guard options.connectionCount + 256 <= fileLimit else {
 
 if options.scenario == .wsFloor, let socket = options.socket {
     do {
-        try FloorServer.run(socketPath: socket, threads: options.threads)
+        try FloorServer.run(socketPath: socket, threads: options.threads, broadcast: options.copiesTo == .all)
     } catch {
         say("error: ws-floor: \(error)")
         exit(1)

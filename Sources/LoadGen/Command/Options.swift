@@ -43,6 +43,15 @@ struct Options: Sendable {
     var watch = WatchedProcesses.none
     /// ws-floor: the Unix socket to listen on.
     var socket: String?
+    /// ws-floor: who gets a copy of a message besides its sender.
+    var copiesTo = FloorCopies.senders
+
+    enum FloorCopies: String, Sendable {
+        /// Every other socket that has sent to the same chat (ws-ingest's direct chats).
+        case senders
+        /// Every other open socket: all of them one group (ws-fanout's group).
+        case all
+    }
 
     static let usage = """
         usage: LoadGen <scenario> [options]
@@ -55,8 +64,9 @@ struct Options: Sendable {
           ws-idle      opens N authenticated sockets, prints "ready" on stdout, holds them --hold s
           rest-write   POST /chats/:id/messages over N keep-alive connections; committed msgs/s
           ws-floor     not a load: a stand-in relay on --socket that answers sends like WSRelay
-                       (echo, ACK, copy to the chat's other senders) but stores nothing; nginx's
-                       /ws pointed at it gives the floor baseline for ws-ingest. Runs until SIGTERM
+                       (echo, ACK, a copy to each of --copies-to) but stores nothing; nginx's /ws
+                       pointed at it gives the floor baselines for ws-ingest and ws-fanout. Runs
+                       until SIGTERM
 
         options:
           --host ADDR              nginx address in 127.0.0.0/8 (127.0.0.1)
@@ -76,6 +86,8 @@ struct Options: Sendable {
           --watch NAME:PID,...     report these processes' CPU (cores) over the measured window as
                                    cpu_NAME; pids sharing a name are summed (e.g. nginx workers)
           --socket PATH            ws-floor: the Unix socket to listen on
+          --copies-to WHO          ws-floor: 'senders' (the chat's other senders; for ws-ingest) or
+                                   'all' (every other open socket; for ws-fanout) (senders)
 
         Prints human-readable progress on stderr and one JSON line on stdout at the end.
         """
@@ -132,6 +144,11 @@ struct Options: Sendable {
                 throw Failure(description: "--socket takes an absolute path shorter than 100 bytes")
             }
             socket = value
+        case "copies-to":
+            guard let parsed = FloorCopies(rawValue: value) else {
+                throw Failure(description: "--copies-to takes 'senders' or 'all', got '\(value)'")
+            }
+            copiesTo = parsed
         case "loss-timeout": lossTimeout = try Self.seconds(name, value, 0.1...600)
         case "watch":
             guard let parsed = WatchedProcesses.parse(value) else {

@@ -8,13 +8,20 @@ final class FloorHandler: ChannelInboundHandler {
 
     private let chats: FloorChats
     private var joined: Set<Int64> = []
+    private var peer: FloorPeer?
 
     init(chats: FloorChats) {
         self.chats = chats
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        let peer = FloorPeer(channel: context.channel)
+        self.peer = peer
+        chats.opened(peer)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        chats.remove(context.channel, from: joined)
+        if let peer { chats.remove(peer, from: joined) }
         context.fireChannelInactive()
     }
 
@@ -39,25 +46,61 @@ final class FloorHandler: ChannelInboundHandler {
         guard let chatID = Self.integer(after: Self.chatIDMarker, in: bytes) else { return }
         let content = Self.string(after: Self.contentMarker, in: bytes) ?? []
         let nonce = Self.string(after: Self.nonceMarker, in: bytes)
+        guard let peer else { return }
         joined.insert(chatID)
-        let (id, others) = chats.post(from: context.channel, to: chatID)
+        let (id, others) = chats.post(from: peer, to: chatID)
 
-        var message = context.channel.allocator.buffer(capacity: 128 + content.count)
-        message.writeString(#"{"id":\#(id),"chat_id":\#(chatID),"sender_id":0,"content":""#)
-        message.writeBytes(content)
-        message.writeString(#"","timestamp":"2026-01-01T00:00:00Z","files":[]}"#)
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: message)), promise: nil)
+        var json: [UInt8] = []
+        json.reserveCapacity(128 + content.count)
+        json += Array(#"{"id":\#(id),"chat_id":\#(chatID),"sender_id":0,"content":""#.utf8)
+        json += content
+        json += Array(#"","timestamp":"2026-01-01T00:00:00Z","files":[]}"#.utf8)
+        let message = Self.textFrame(json, allocator: context.channel.allocator)
+        peer.writeOnLoop(message)
         if let nonce {
-            var ack = context.channel.allocator.buffer(capacity: 48 + nonce.count)
-            ack.writeString(#"{"op":"ACK","d":{"nonce":""#)
-            ack.writeBytes(nonce)
-            ack.writeString(#"","id":\#(id)}}"#)
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: ack)), promise: nil)
+            let ack = Array(#"{"op":"ACK","d":{"nonce":""#.utf8) + nonce + Array(#"","id":\#(id)}}"#.utf8)
+            peer.writeOnLoop(Self.textFrame(ack, allocator: context.channel.allocator))
         }
-        context.flush()
-        for peer in others {
-            peer.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
+        peer.flushOnLoop()
+        send(message, to: others, from: context.eventLoop)
+    }
+
+    /// Writes `frame` to every one of `peers` as WSRelay's outbox does: one task per event
+    /// loop, each with its own copy of the bytes (no buffer shared between cores), the frame
+    /// encoded once and written below NIO's frame encoder.
+    private func send(_ frame: ByteBuffer, to peers: [FloorPeer], from loop: EventLoop) {
+        var byLoop: [(loop: EventLoop, peers: [FloorPeer])] = []
+        for peer in peers {
+            if let slot = byLoop.firstIndex(where: { $0.loop === peer.channel.eventLoop }) {
+                byLoop[slot].peers.append(peer)
+            } else {
+                byLoop.append((peer.channel.eventLoop, [peer]))
+            }
         }
+        for (peerLoop, peers) in byLoop {
+            let bytes = peerLoop === loop ? frame : ByteBuffer(bytes: frame.readableBytesView)
+            let write: @Sendable () -> Void = {
+                for peer in peers {
+                    peer.writeOnLoop(bytes)
+                    peer.flushOnLoop()
+                }
+            }
+            if peerLoop === loop { write() } else { peerLoop.execute(write) }
+        }
+    }
+
+    /// An unmasked server text frame, header included (RFC 6455 §5.2).
+    private static func textFrame(_ payload: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: payload.count + 4)
+        buffer.writeInteger(UInt8(0x81))
+        if payload.count < 126 {
+            buffer.writeInteger(UInt8(payload.count))
+        } else {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(payload.count))  // LoadGen's frames stay far below 64 KiB
+        }
+        buffer.writeBytes(payload)
+        return buffer
     }
 
     private static let chatIDMarker = Array(#""chat_id":"#.utf8)
@@ -98,3 +141,26 @@ final class FloorHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension FloorHandler: Sendable {}
+
+/// One floor connection as the others see it: frames written below its frame encoder, on its
+/// own event loop only.
+final class FloorPeer: Sendable {
+    let channel: Channel
+    private let rawWriter: NIOLoopBound<ChannelHandlerContext>?
+
+    /// Must be created on the channel's event loop, after the upgrade.
+    init(channel: Channel) {
+        self.channel = channel
+        rawWriter = (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+            .map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
+    }
+
+    func writeOnLoop(_ frame: ByteBuffer) {
+        guard let rawWriter, channel.isActive else { return }
+        rawWriter.value.write(NIOAny(frame), promise: nil)
+    }
+
+    func flushOnLoop() {
+        rawWriter?.value.flush()
+    }
+}
