@@ -46,6 +46,13 @@ final class Dispatcher: @unchecked Sendable {
     /// per message; under 10,000 REST writes a second, a round per notification cost the
     /// relay a third of a core re-reading the newest ids. Sends and joins never wait for it.
     static let notificationRoundInterval: TimeInterval = 0.002
+    /// The least time between the starts of two rounds that commit sends. A send arriving
+    /// long after the last round goes at once; one arriving sooner waits for the rest of the
+    /// interval and shares the round (one transaction, one wake-up per event loop). Under a
+    /// steady 10,000 sends a second this took the p99 send → ACK from 18–50 to 20–30 ms
+    /// (eight runs each, alternating builds) for about 1 ms more at the median and 0.03 cores
+    /// less. Flat out, rounds last longer than this anyway. Joins never wait for it.
+    static let sendRoundInterval: TimeInterval = 0.001
 
     /// A connection to register, and the delivery cursor when its client was accepted.
     private struct Join {
@@ -98,7 +105,8 @@ final class Dispatcher: @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping, pending.count < limits.maxPendingSends else { return false }
         pending.append(send)
-        condition.signal()
+        // Only the first send wakes the thread: later ones join the round it is waiting for.
+        if pending.count == 1 { condition.signal() }
         return true
     }
 
@@ -152,6 +160,12 @@ final class Dispatcher: @unchecked Sendable {
                 } else if !condition.wait(until: Date(timeIntervalSinceNow: pollInterval)) {
                     break  // the poll: look for messages nobody told us about
                 }
+            }
+            while !pending.isEmpty && pending.count < limits.maxBatch && joins.isEmpty && !stopping {
+                let due = lastRound + Self.sendRoundInterval
+                let now = ProcessInfo.processInfo.systemUptime
+                if now >= due { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: due - now))
             }
             let batch = Array(pending.prefix(limits.maxBatch))
             pending.removeFirst(batch.count)
