@@ -78,10 +78,17 @@ final class FastCGIRequest {
     /// Writes `response` as a CGI response; `false` if the client went away.
     @discardableResult
     func write(_ response: Response, headOnly: Bool) -> Bool {
-        var head = "Status: \(response.status.code) \(response.status.reason)\r\n"
-        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(response.body.count)\r\n\r\n"
-        var ok = put(Array(head.utf8))
+        var head: [UInt8] = []
+        head.reserveCapacity(128)
+        head += "Status: \(response.status.code) \(response.status.reason)\r\n".utf8
+        for (name, value) in response.headers {
+            head += name.utf8
+            head += ": ".utf8
+            head += value.utf8
+            head += "\r\n".utf8
+        }
+        head += "Content-Length: \(response.body.count)\r\n\r\n".utf8
+        var ok = put(head)
         if !headOnly, ok { ok = put(response.body) }
         return ok
     }

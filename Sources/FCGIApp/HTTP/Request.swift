@@ -104,6 +104,10 @@ public struct BytesBody: BodyReader {
 enum PercentDecoding {
     /// Decodes `%XX` escapes; `nil` for a broken escape or bytes that are not UTF-8.
     static func decode(_ text: Substring, plusIsSpace: Bool = false) -> String? {
+        // Most segments have nothing to decode: they are valid UTF-8 already (a String).
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) {
+            return String(text)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()
