@@ -113,17 +113,20 @@ final class TemporaryDirectory {
 
     @Test func integerSettings() throws {
         let config = try configuration(["PORT": "8080", "TOKEN_TTL_SECONDS": "600", "UPLOAD_MAX_BYTES": "2048",
-                                        "FCGI_WORKERS": "3", "SOCKET_GROUP": "www-data", "LOG_LEVEL": "debug"])
+                                        "FCGI_WORKERS": "3", "FCGI_UPLOAD_WORKERS": "5", "SOCKET_GROUP": "www-data",
+                                        "LOG_LEVEL": "debug"])
         #expect(config.port == 8080)
         #expect(config.tokenLifetime == 600)
         #expect(config.uploadMaxBytes == 2048)
         #expect(config.fcgiWorkers == 3)
+        #expect(config.fcgiUploadWorkers == 5)
         #expect(config.socketGroup == "www-data")
         #expect(config.logLevel == "debug")
     }
 
     @Test(arguments: [("PORT", "abc"), ("PORT", "0"), ("PORT", "70000"), ("PORT", "-1"), ("TOKEN_TTL_SECONDS", "1"),
-                      ("FCGI_WORKERS", "0"), ("UPLOAD_MAX_BYTES", "10"), ("UPLOAD_MAX_BYTES", "1e6")])
+                      ("FCGI_WORKERS", "0"), ("FCGI_UPLOAD_WORKERS", "0"), ("FCGI_UPLOAD_WORKERS", "300"),
+                      ("UPLOAD_MAX_BYTES", "10"), ("UPLOAD_MAX_BYTES", "1e6")])
     func badIntegersAreRefused(_ name: String, _ value: String) {
         #expect(throws: ConfigurationError.self) { try configuration([name: value]) }
     }

@@ -152,7 +152,7 @@ def test_generated_secret_and_sockets_have_tight_modes(stack):
     secret = stack.data_dir / "jwt_secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert len(secret.read_bytes().strip()) >= 32
-    for name in ("fcgi.sock", "relay.sock"):
+    for name in ("fcgi.sock", "fcgi-upload.sock", "relay.sock"):
         info = (stack.run_dir / name).stat()
         assert stat.S_ISSOCK(info.st_mode), name
         assert stat.S_IMODE(info.st_mode) == 0o660, (name, oct(info.st_mode))

@@ -469,6 +469,37 @@ def test_concurrent_uploads(api, stack, new_user):
     assert not [n for n in uploads_entries(stack) if n.startswith(".")], "temporary files left behind"
 
 
+def test_stalled_uploads_cannot_hold_the_api(api, stack, new_user):
+    """Uploads have their own FastCGI socket and worker threads (8 by default): more clients
+    than that, each stalled halfway through an upload body, leave the API answering at once."""
+    user = new_user("stall")
+    head = b"--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.bin\"\r\n\r\n"
+    request = (
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\n"
+        b"Authorization: Bearer " + user.token.encode() + b"\r\n"
+        b"Content-Type: multipart/form-data; boundary=zz\r\n"
+        b"Content-Length: " + str(2**21).encode() + b"\r\n\r\n" + head + os.urandom(2**17)
+    )
+    stalled = []
+    try:
+        for _ in range(12):
+            sock = socket.create_connection(("127.0.0.1", stack.port), timeout=10)
+            sock.sendall(request)
+            stalled.append(sock)
+        # Every upload worker is now waiting for the rest of a body (the first partial files
+        # appear in uploads/); the API's workers are not among them.
+        assert wait_for(lambda: any(name.startswith(".") for name in uploads_entries(stack)), timeout=5)
+        for _ in range(20):
+            response = requests.get(stack.base_url + "/chats", headers=user.headers, timeout=2)
+            assert response.status_code == 200, response.text
+    finally:
+        for sock in stalled:
+            sock.close()
+    # The stalled uploads leave nothing behind, and uploads work again.
+    assert wait_for(lambda: not [n for n in uploads_entries(stack) if n.startswith(".")], timeout=10)
+    upload(api, user.token, b"after the stall", "ok.txt", "text/plain")
+
+
 # --- attachments -------------------------------------------------------------------------------
 
 def test_attach_own_upload_over_websocket(api, stack, pair):

@@ -91,7 +91,7 @@ fcgi_floor_start() {
     "$compiler" -O2 -Wall -o "$dir/fcgi_floor" "$REPO_ROOT/scripts/lib/fcgi_floor.c" -lfcgi -lpthread 2>"$dir/cc.log" \
         || { log "warning: could not compile the bare FastCGI responder (see $dir/cc.log)"; return 1; }
     floor_nginx_start "$dir" fcgi || { log "warning: could not point the floor nginx at the responder"; return 1; }
-    workers="$(nproc)"; workers=$(( workers * 4 < 8 ? 8 : workers * 4 ))   # FCGIApp's default
+    workers="$(nproc)"; workers=$(( workers * 2 < 4 ? 4 : workers * 2 ))   # FCGIApp's default
     "$dir/fcgi_floor" "$dir/fcgi.sock" "${FCGI_WORKERS:-$workers}" >/dev/null 2>"$dir/floor.log" &
     FLOOR_PIDS+=" $!"
     floor_wait_ready "$FLOOR_PORT" "$dir/fcgi.sock" && return 0

@@ -4,8 +4,10 @@ import Foundation
 import Logging
 import Storage
 
-/// The libfcgi accept loop: a Unix socket and a pool of worker threads, each with its own
-/// SQLite connection, each turning FastCGI requests into `Request`s for the router.
+/// The libfcgi accept loops: two Unix sockets, each with its own pool of worker threads (one
+/// for the API, one for uploads, which nginx sends to their own socket so that slow uploads
+/// cannot hold every thread). Each worker has its own SQLite connection and turns FastCGI
+/// requests into `Request`s for the router.
 ///
 /// Blocking calls (accept, SQLite) run on these threads we own, never on Swift's
 /// cooperative pool.
@@ -13,7 +15,8 @@ final class FastCGIServer: Sendable {
     private let configuration: Configuration
     private let router: Router
     private let logger: Logger
-    private let listeningSocket: Int32
+    /// The API's socket and the uploads' socket.
+    private let listeningSockets: [(socket: Int32, path: String, workers: Int, name: String)]
     /// The one write connection all workers share.
     private let writer: SerializedStore
     private let checkpointer: Checkpointer
@@ -34,14 +37,18 @@ final class FastCGIServer: Sendable {
         writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
                                                   checkpointer: checkpointer))
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
-        let path = configuration.fastCGISocketPath
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
-        unlink(path)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
-        let socket = FCGX_OpenSocket(path, 1024)
-        guard socket >= 0 else { throw ConfigurationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-        try SocketPermissions.apply(path: path, group: configuration.socketGroup)
-        listeningSocket = socket
+        var sockets: [(socket: Int32, path: String, workers: Int, name: String)] = []
+        for (path, workers, name) in [(configuration.fastCGISocketPath, configuration.fcgiWorkers, "fcgi-worker"),
+                                      (configuration.fastCGIUploadSocketPath, configuration.fcgiUploadWorkers, "fcgi-upload")] {
+            unlink(path)
+            let socket = FCGX_OpenSocket(path, 1024)
+            guard socket >= 0 else { throw ConfigurationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+            try SocketPermissions.apply(path: path, group: configuration.socketGroup)
+            sockets.append((socket, path, workers, name))
+        }
+        listeningSockets = sockets
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish and returns.
@@ -52,28 +59,28 @@ final class FastCGIServer: Sendable {
         defer { checkpointer.stop() }
         notifier?.start()
         defer { notifier?.stop() }
-        var threads: [Thread] = []
         let done = DispatchGroup()
-        for index in 0..<configuration.fcgiWorkers {
-            let worker = try Worker(server: self, index: index)
-            done.enter()
-            let thread = Thread { worker.serve(); done.leave() }
-            thread.name = "fcgi-worker-\(index)"
-            thread.stackSize = 1 << 20
-            threads.append(thread)
-            thread.start()
+        for listening in listeningSockets {
+            for index in 0..<listening.workers {
+                let name = "\(listening.name)-\(index)"
+                let worker = try Worker(server: self, listeningSocket: listening.socket, name: name)
+                done.enter()
+                let thread = Thread { worker.serve(); done.leave() }
+                thread.name = name
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+            logger.info("FastCGI listening", metadata: ["socket": "\(listening.path)", "workers": "\(listening.workers)"])
         }
-        logger.info("FastCGI listening", metadata: ["socket": "\(configuration.fastCGISocketPath)",
-                                                   "workers": "\(configuration.fcgiWorkers)"])
         let signal = signals.wait()
         logger.info("stopping", metadata: ["signal": "\(signal)"])
         FCGX_ShutdownPending()
-        // Wakes the thread blocked in accept(); the others see the shutdown flag.
-        shutdown(listeningSocket, Int32(SHUT_RDWR))
+        // Wakes the threads blocked in accept(); the others see the shutdown flag.
+        for listening in listeningSockets { shutdown(listening.socket, Int32(SHUT_RDWR)) }
         if done.wait(timeout: .now() + 10) == .timedOut {
             logger.warning("workers still busy after 10 s; exiting anyway")
         }
-        unlink(configuration.fastCGISocketPath)
+        for listening in listeningSockets { unlink(listening.path) }
     }
 
     /// No lock around accept, unlike libfcgi's threaded example (written for platforms whose
@@ -91,16 +98,16 @@ final class FastCGIServer: Sendable {
         private let context: Context
         private let request: FastCGIRequest
 
-        init(server: FastCGIServer, index: Int) throws {
+        init(server: FastCGIServer, listeningSocket: Int32, name: String) throws {
             self.server = server
             let configuration = server.configuration
             var logger = server.logger
-            logger[metadataKey: "worker"] = "\(index)"
+            logger[metadataKey: "worker"] = "\(name)"
             context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
-            request = FastCGIRequest(listeningSocket: server.listeningSocket)
+            request = FastCGIRequest(listeningSocket: listeningSocket)
         }
 
         func serve() {
