@@ -154,7 +154,7 @@ def build_rows(work, meta):
         None if rest_rate is None else rest_rate >= 5000,
         "LoadGen `rest-write`: keep-alive HTTP/1.1 connections through nginx, one user each (two per "
         "direct chat), each sending the next message when the last was answered; HTTP 200 answers in the "
-        "measured window. Two connections per FCGIApp worker keep every worker busy; more only wait "
+        "measured window. 16 connections keep every FCGIApp worker busy; more only wait "
         "longer in nginx's queue (the reference row below). Baseline: `scripts/lib/bench_sqlite.py single` — the messages table with its "
         "indexes, WAL, synchronous=NORMAL, one `BEGIN IMMEDIATE` transaction per row, same disk.",
         rest.get("errors", 0) if rest else 0))
