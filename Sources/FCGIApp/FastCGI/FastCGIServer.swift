@@ -15,8 +15,16 @@ final class FastCGIServer: Sendable {
     private let configuration: Configuration
     private let router: Router
     private let logger: Logger
+    /// One listening socket and the size and name of its worker pool.
+    private struct Listener {
+        let socket: Int32
+        let path: String
+        let workers: Int
+        let name: String
+    }
+
     /// The API's socket and the uploads' socket.
-    private let listeningSockets: [(socket: Int32, path: String, workers: Int, name: String)]
+    private let listeners: [Listener]
     /// The one write connection all workers share.
     private let writer: SerializedStore
     private let checkpointer: Checkpointer
@@ -39,16 +47,16 @@ final class FastCGIServer: Sendable {
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
-        var sockets: [(socket: Int32, path: String, workers: Int, name: String)] = []
+        var listeners: [Listener] = []
         for (path, workers, name) in [(configuration.fastCGISocketPath, configuration.fcgiWorkers, "fcgi-worker"),
                                       (configuration.fastCGIUploadSocketPath, configuration.fcgiUploadWorkers, "fcgi-upload")] {
             unlink(path)
             let socket = FCGX_OpenSocket(path, 1024)
             guard socket >= 0 else { throw ConfigurationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
             try SocketPermissions.apply(path: path, group: configuration.socketGroup)
-            sockets.append((socket, path, workers, name))
+            listeners.append(Listener(socket: socket, path: path, workers: workers, name: name))
         }
-        listeningSockets = sockets
+        self.listeners = listeners
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish and returns.
@@ -60,27 +68,27 @@ final class FastCGIServer: Sendable {
         notifier?.start()
         defer { notifier?.stop() }
         let done = DispatchGroup()
-        for listening in listeningSockets {
-            for index in 0..<listening.workers {
-                let name = "\(listening.name)-\(index)"
-                let worker = try Worker(server: self, listeningSocket: listening.socket, name: name)
+        for listener in listeners {
+            for index in 0..<listener.workers {
+                let name = "\(listener.name)-\(index)"
+                let worker = try Worker(server: self, listeningSocket: listener.socket, name: name)
                 done.enter()
                 let thread = Thread { worker.serve(); done.leave() }
                 thread.name = name
                 thread.stackSize = 1 << 20
                 thread.start()
             }
-            logger.info("FastCGI listening", metadata: ["socket": "\(listening.path)", "workers": "\(listening.workers)"])
+            logger.info("FastCGI listening", metadata: ["socket": "\(listener.path)", "workers": "\(listener.workers)"])
         }
         let signal = signals.wait()
         logger.info("stopping", metadata: ["signal": "\(signal)"])
         FCGX_ShutdownPending()
         // Wakes the threads blocked in accept(); the others see the shutdown flag.
-        for listening in listeningSockets { shutdown(listening.socket, Int32(SHUT_RDWR)) }
+        for listener in listeners { shutdown(listener.socket, Int32(SHUT_RDWR)) }
         if done.wait(timeout: .now() + 10) == .timedOut {
             logger.warning("workers still busy after 10 s; exiting anyway")
         }
-        for listening in listeningSockets { unlink(listening.path) }
+        for listener in listeners { unlink(listener.path) }
     }
 
     /// No lock around accept, unlike libfcgi's threaded example (written for platforms whose
