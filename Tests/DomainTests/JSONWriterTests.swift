@@ -58,10 +58,11 @@ import Testing
     @Test func storedFileAndUploadReceipt() {
         let url = "/uploads/0f1e2d3c-aaaa-bbbb-cccc-000000000000.png"
         #expect(text(file) == #"{"id":5,"type":"picture","url":"\#(url)","filename":"cat \"1\".png","mime_type":"image/png","size_bytes":1234,"created_at":"2026-02-19T12:00:00Z"}"#)
-        #expect(text(file.uploadReceipt) == #"{"id":5,"type":"picture","url":"\#(url)","filename":"cat \"1\".png","mime_type":"image/png","size_bytes":1234}"#)
+        // Seed 000's receipt, exactly; with ?v=2 the receipt is the file object above.
+        #expect(text(file.seedUploadReceipt) == #"{"url":"\#(url)","filename":"cat \"1\".png","mime_type":"image/png","size_bytes":1234}"#)
         let noMime = StoredFile(id: 6, uploaderID: 1, kind: .file, storedName: "x.bin", filename: "x", mimeType: nil,
                                 sizeBytes: 0, createdAt: "2026-02-19T12:00:00Z")
-        #expect(text(noMime.uploadReceipt) == #"{"id":6,"type":"file","url":"/uploads/x.bin","filename":"x","mime_type":null,"size_bytes":0}"#)
+        #expect(text(noMime.seedUploadReceipt) == #"{"url":"/uploads/x.bin","filename":"x","mime_type":null,"size_bytes":0}"#)
     }
 
     @Test func messageAndPage() {
@@ -74,6 +75,34 @@ import Testing
         #expect(text(MessagePage(chatID: 3, messages: [message, plain]))
             == #"{"chat_id":3,"messages":["# + expectedMessage + "," + text(plain) + "]}")
         #expect(text(MessagePage(chatID: 3, messages: [])) == #"{"chat_id":3,"messages":[]}"#)
+    }
+
+    @Test func protocol2MessageChatAndEventFrames() {
+        let reacted = Message(id: 12, chatID: 3, senderID: 2, content: "hi", timestamp: "2026-02-19T12:00:02Z", files: [],
+                              replyToID: 11, editedAt: "2026-02-19T12:01:00Z",
+                              reactions: [Reaction(emoji: "👍", count: 2, userIDs: [1, 2])])
+        let full = #"{"id":12,"chat_id":3,"sender_id":2,"content":"hi","timestamp":"2026-02-19T12:00:02Z","files":[],"#
+            + #""reply_to_id":11,"edited_at":"2026-02-19T12:01:00Z","reactions":[{"emoji":"👍","count":2,"user_ids":[1,2]}]}"#
+        #expect(text(reacted.full) == full)
+        #expect(text(MessagePage(chatID: 3, messages: [reacted], version: .v2)) == #"{"chat_id":3,"messages":["# + full + "]}")
+        // The seed shape of the same message drops every protocol-2 field.
+        #expect(text(reacted) == #"{"id":12,"chat_id":3,"sender_id":2,"content":"hi","timestamp":"2026-02-19T12:00:02Z","files":[]}"#)
+
+        let chat = Chat(id: 3, name: nil, kind: .direct, createdAt: "2026-02-19T12:00:00Z", participants: [1, 2])
+        let view = ChatView(chat: chat, lastMessage: reacted, unreadCount: 4, lastReadID: 9, role: .member)
+        #expect(text(view) == #"{"id":3,"name":null,"chat_type":"direct","created_at":"2026-02-19T12:00:00Z","participants":[1,2],"#
+            + #""last_message":"# + full + #","unread_count":4,"last_read_id":9,"my_role":"member"}"#)
+        let empty = ChatView(chat: chat, lastMessage: nil, unreadCount: 0, lastReadID: 0, role: .owner)
+        #expect(text(empty).hasSuffix(#""last_message":null,"unread_count":0,"last_read_id":0,"my_role":"owner"}"#))
+
+        let event = Event(seq: 41, op: .message, audience: .chat(3), body: .message(reacted))
+        #expect(event.hasSharedFrame)
+        #expect(String(decoding: event.frame { _ in view }, as: UTF8.self) == #"{"op":"MESSAGE","seq":41,"d":"# + full + "}")
+        let removed = Event(seq: 42, op: .chatRemoved, audience: .user(1), body: .data(Array(#"{"chat_id":3}"#.utf8)))
+        #expect(String(decoding: removed.frame { _ in view }, as: UTF8.self) == #"{"op":"CHAT_REMOVED","seq":42,"d":{"chat_id":3}}"#)
+        let changed = Event(seq: 43, op: .chat, audience: .chat(3), body: .chat(chat))
+        #expect(!changed.hasSharedFrame)
+        #expect(String(decoding: changed.frame { _ in empty }, as: UTF8.self) == #"{"op":"CHAT","seq":43,"d":"# + text(empty) + "}")
     }
 
     @Test func legacyMessageNamesTheOtherPersonAsReceiver() {

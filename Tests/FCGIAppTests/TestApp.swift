@@ -138,5 +138,4 @@ let userKeys: Set<String> = ["id", "username", "display_name", "bio", "image_id"
 let chatKeys: Set<String> = ["id", "name", "chat_type", "created_at", "participants"]
 let messageKeys: Set<String> = ["id", "chat_id", "sender_id", "content", "timestamp", "files"]
 let fileKeys: Set<String> = ["id", "type", "url", "filename", "mime_type", "size_bytes", "created_at"]
-let uploadKeys: Set<String> = ["id", "type", "url", "filename", "mime_type", "size_bytes"]
 let legacyMessageKeys: Set<String> = ["id", "sender_id", "receiver_id", "content", "timestamp"]

@@ -28,19 +28,30 @@ import Testing
         return headers
     }
 
+    /// Posts to `/upload?v=2` (the full receipt, with id and type) unless `path` says otherwise.
     private func upload(_ body: [UInt8], token: String? = nil, contentType: String? = "multipart/form-data; boundary=\(boundary)",
-                        extraHeaders: [String: String] = [:]) -> TestResponse {
+                        extraHeaders: [String: String] = [:], path: String = "/upload?v=2") -> TestResponse {
         var headers = extraHeaders
         headers["Authorization"] = "Bearer " + (token ?? alice.token)
         if let contentType { headers["Content-Type"] = contentType }
-        return app.handle("POST", "/upload", headers: headers, body: BytesBody(body, chunkLimit: 7))
+        return app.handle("POST", path, headers: headers, body: BytesBody(body, chunkLimit: 7))
     }
 
-    private func upload(data: [UInt8], filename: String? = "photo.png", contentType: String? = "image/png") -> TestResponse {
+    private func upload(data: [UInt8], filename: String? = "photo.png", contentType: String? = "image/png",
+                        path: String = "/upload?v=2") -> TestResponse {
         upload(multipartBody(boundary: Self.boundary, parts: [
             (#"Content-Disposition: form-data; name="caption""#, Array("hello".utf8)),
             (fileHeaders(filename: filename, contentType: contentType), data),
-        ]))
+        ]), path: path)
+    }
+
+    @Test func withoutV2TheReceiptIsExactlySeed000s() throws {
+        let response = upload(data: Self.pictureData, path: "/upload")
+        #expect(response.status == 200, "\(response.text)")
+        let receipt = try response.json()
+        #expect(receipt.keys == ["url", "filename", "mime_type", "size_bytes"])
+        #expect(receipt["filename"] == .string("photo.png"))
+        #expect(upload(data: Self.pictureData, path: "/upload?v=3").status == 400)
     }
 
     private var boundary: String { Self.boundary }
@@ -59,7 +70,7 @@ import Testing
         let response = upload(data: Self.pictureData)
         #expect(response.status == 200, "\(response.text)")
         let receipt = try response.json()
-        #expect(receipt.keys == uploadKeys)
+        #expect(receipt.keys == fileKeys)
         #expect(receipt["type"] == .string("picture"))
         #expect(receipt["filename"] == .string("photo.png"))
         #expect(receipt["mime_type"] == .string("image/png"))
@@ -270,7 +281,7 @@ import Testing
         let body = multipartBody(boundary: "b", parts: [
             (#"Content-Disposition: form-data; name="file"; filename="\#(filename)"\#r\#nContent-Type: \#(contentType)"#, data),
         ])
-        let response = app.handle("POST", "/upload", headers: ["Authorization": "Bearer " + token,
+        let response = app.handle("POST", "/upload?v=2", headers: ["Authorization": "Bearer " + token,
                                                                "Content-Type": "multipart/form-data; boundary=b"],
                                   body: BytesBody(body))
         try #require(response.status == 200, "\(response.text)")

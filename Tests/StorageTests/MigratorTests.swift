@@ -27,18 +27,18 @@ import Testing
 
     @Test func appliesOnceAndRecords() throws {
         let connection = try database.connection()
-        #expect(try migrator.migrate(connection) == [1])
-        #expect(try Migrator.currentVersion(connection) == 1)
+        #expect(try migrator.migrate(connection) == [1, 2])
+        #expect(try Migrator.currentVersion(connection) == 2)
 
-        let recorded = try connection.statement("SELECT version, name, applied_at FROM schema_migrations").rows {
+        let recorded = try connection.statement("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").rows {
             ($0.int(0), $0.string(1), $0.string(2))
         }
-        #expect(recorded.count == 1)
-        #expect(recorded.first?.0 == 1)
-        #expect(recorded.first?.1 == "001_initial.sql")
-        #expect(recorded.first.map { isRFC3339UTC($0.2) } == true)
+        #expect(recorded.map(\.0) == [1, 2])
+        #expect(recorded.map(\.1) == ["001_initial.sql", "002_events.sql"])
+        #expect(recorded.allSatisfy { isRFC3339UTC($0.2) })
 
-        let expected: Set<String> = ["schema_migrations", "users", "files", "chats", "chat_members", "messages", "message_files"]
+        let expected: Set<String> = ["schema_migrations", "users", "files", "chats", "chat_members", "messages", "message_files",
+                                     "events", "event_log", "reactions"]
         #expect(expected.isSubset(of: try tables(connection)))
     }
 
@@ -48,7 +48,7 @@ import Testing
         #expect(try migrator.migrate(connection) == [])
         // A second connection, as another process would have, also finds nothing to do.
         #expect(try migrator.migrate(database.connection()) == [])
-        #expect(try connection.statement("SELECT count(*) FROM schema_migrations").first { $0.int(0) } == 1)
+        #expect(try connection.statement("SELECT count(*) FROM schema_migrations").first { $0.int(0) } == 2)
     }
 
     @Test func checkSchemaAcceptsTheCurrentVersion() throws {
@@ -91,9 +91,10 @@ import Testing
     @Test func refusesMigrationsBeyondWhatThisBuildKnows() throws {
         let directory = database.directory + "/future-migrations"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: TestDatabase.migrationsDirectory + "/001_initial.sql",
-                                         toPath: directory + "/001_initial.sql")
-        try "CREATE TABLE later (x INTEGER);".write(toFile: directory + "/002_later.sql", atomically: true, encoding: .utf8)
+        for name in ["001_initial.sql", "002_events.sql"] {
+            try FileManager.default.copyItem(atPath: TestDatabase.migrationsDirectory + "/" + name, toPath: directory + "/" + name)
+        }
+        try "CREATE TABLE later (x INTEGER);".write(toFile: directory + "/003_later.sql", atomically: true, encoding: .utf8)
         let connection = try database.connection()
         #expect(throws: MigrationError.self) { try Migrator(directory: directory).migrate(connection) }
         #expect(try Migrator.currentVersion(connection) == 0)

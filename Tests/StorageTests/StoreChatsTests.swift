@@ -90,10 +90,6 @@ import Testing
         #expect(try store.chats(forUser: bob.id).map(\.id) == [direct, other])
         #expect(try store.chats(forUser: carol.id).map(\.id) == [group, other])
         #expect(try store.chats(forUser: 999).isEmpty)
-
-        #expect(try store.chats(after: direct, limit: 10).map(\.id) == [group, other])
-        #expect(try store.chats(after: 0, limit: 2).map(\.id) == [direct, group])
-        #expect(try store.latestChatID() == other)
     }
 
     @Test func accessDistinguishesUnknownFromForbidden() throws {

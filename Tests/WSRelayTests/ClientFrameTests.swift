@@ -11,7 +11,18 @@ import Testing
     }
 
     @Test func identify() throws {
-        #expect(try parse(#"{"op":"IDENTIFY","d":{"token":"abc"}}"#) == .identify(token: "abc"))
+        #expect(try parse(#"{"op":"IDENTIFY","d":{"token":"abc"}}"#) == .identify(token: "abc", stream: StreamOptions()))
+    }
+
+    @Test func identifyAsksForProtocol2AndResume() throws {
+        #expect(try parse(#"{"op":"IDENTIFY","d":{"token":"abc","v":2}}"#)
+                == .identify(token: "abc", stream: StreamOptions(version: .v2)))
+        // `since` implies protocol 2.
+        #expect(try parse(#"{"op":"IDENTIFY","d":{"token":"abc","since":41}}"#)
+                == .identify(token: "abc", stream: StreamOptions(version: .v2, since: 41)))
+        #expect(throws: ClientFrame.Refusal.self) { try parse(#"{"op":"IDENTIFY","d":{"token":"abc","v":3}}"#) }
+        #expect(throws: ClientFrame.Refusal.self) { try parse(#"{"op":"IDENTIFY","d":{"token":"abc","since":-1}}"#) }
+        #expect(throws: ClientFrame.Refusal.self) { try parse(#"{"op":"IDENTIFY","d":{"token":"abc","since":"7"}}"#) }
     }
 
     @Test func seed000Send() throws {

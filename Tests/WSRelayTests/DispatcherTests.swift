@@ -127,12 +127,12 @@ import Testing
         let early = try store.post(OutgoingMessage(senderID: alice.id, chatID: chatID,
                                                    draft: try MessageDraft(content: "during the handshake")))
         // Wait until the dispatcher has fanned it out (to nobody).
-        while dispatcher.deliveryCursor < early.message.id { try await Task.sleep(for: .milliseconds(5)) }
+        while dispatcher.deliveryCursor < early.seq! { try await Task.sleep(for: .milliseconds(5)) }
 
         let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(unixDomainSocketPath: "/tmp/none")).get()
         let handle = try await channel.testingEventLoop.submit { ConnectionHandle(channel: channel, limits: RelayLimits()) }.get()
-        dispatcher.join(handle, userID: bob.id, since: acceptedAt)
+        dispatcher.join(Join(handle: handle, userID: bob.id, version: .v1, start: .handshake(acceptedAt)))
         let replayed = try await nextJSON(channel)
         #expect(replayed["id"] == .int(early.message.id))
 

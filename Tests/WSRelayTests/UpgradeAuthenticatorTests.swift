@@ -15,9 +15,23 @@ import Testing
 
     @Test func headerQueryAndIdentify() {
         let token = tokens.issue(userID: 5, username: "eve", now: 1_000)
-        #expect(authenticator.decide(head("/ws", authorization: "Bearer \(token)")) == .upgrade(userID: 5))
-        #expect(authenticator.decide(head("/ws?token=\(token)")) == .upgrade(userID: 5))
-        #expect(authenticator.decide(head("/ws")) == .upgrade(userID: nil))
+        let v1 = StreamOptions()
+        #expect(authenticator.decide(head("/ws", authorization: "Bearer \(token)")) == .upgrade(userID: 5, stream: v1))
+        #expect(authenticator.decide(head("/ws?token=\(token)")) == .upgrade(userID: 5, stream: v1))
+        #expect(authenticator.decide(head("/ws")) == .upgrade(userID: nil, stream: v1))
+    }
+
+    @Test func protocolAndResumeFromTheQuery() {
+        let token = tokens.issue(userID: 5, username: "eve", now: 1_000)
+        #expect(authenticator.decide(head("/ws?v=2&token=\(token)")) == .upgrade(userID: 5, stream: StreamOptions(version: .v2)))
+        #expect(authenticator.decide(head("/ws?since=12")) == .upgrade(userID: nil, stream: StreamOptions(version: .v2, since: 12)))
+        for bad in ["/ws?v=3", "/ws?v=", "/ws?since=-1", "/ws?since=abc", "/ws?since=1e3"] {
+            guard case .refuse(let status, _) = authenticator.decide(head(bad)) else {
+                Issue.record("\(bad) was not refused")
+                continue
+            }
+            #expect(status == .badRequest)
+        }
     }
 
     @Test func badTokensAreRefusedWith401() {

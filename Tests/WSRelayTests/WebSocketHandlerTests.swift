@@ -49,8 +49,13 @@ import Testing
         try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#,
                  to: channel)
         #expect(try nextText(channel) == #"{"op":"READY","d":{"user_id":4}}"#)
+        // Identifying again: the same user is answered READY again, anyone else an ERROR.
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#, to: channel)
+        #expect(try nextText(channel) == #"{"op":"READY","d":{"user_id":4}}"#)
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 5, username: "eve", now: 1_000))"}}"#, to: channel)
+        #expect(try nextText(channel)?.contains("already identified as another user") == true)
         try send(#"{"op":"IDENTIFY","d":{"token":"x"}}"#, to: channel)
-        #expect(try nextText(channel)?.contains("already identified") == true)
+        #expect(try nextText(channel)?.contains("invalid token") == true)
     }
 
     @Test func badIdentifyClosesWith4501() throws {

@@ -21,13 +21,53 @@ public struct Chat: Sendable, Equatable, JSONEncodable {
         self.participants = participants
     }
 
+    /// The chat object of seed 000 and the desktop client: exactly its fields.
+    public func encode(to writer: inout JSONWriter) {
+        writer.object { json in writeSeedFields(&json) }
+    }
+
+    fileprivate func writeSeedFields(_ json: inout JSONWriter) {
+        json.field("id", id)
+        json.field("name", name)
+        json.field("chat_type", kind.rawValue)
+        json.field("created_at", createdAt)
+        json.field("participants", participants)
+    }
+}
+
+/// A member's standing in a chat. A group's creator is its owner; both members of a direct
+/// chat are plain members.
+public enum ChatRole: String, Sendable, CaseIterable {
+    case owner
+    case admin
+    case member
+}
+
+/// A chat as one member sees it: the protocol-2 chat object, with the newest message, that
+/// member's read marker and unread count, and their role.
+public struct ChatView: Sendable, Equatable, JSONEncodable {
+    public let chat: Chat
+    public let lastMessage: Message?
+    public let unreadCount: Int64
+    public let lastReadID: Int64
+    public let role: ChatRole
+
+    public init(chat: Chat, lastMessage: Message?, unreadCount: Int64, lastReadID: Int64, role: ChatRole) {
+        self.chat = chat
+        self.lastMessage = lastMessage
+        self.unreadCount = unreadCount
+        self.lastReadID = lastReadID
+        self.role = role
+    }
+
     public func encode(to writer: inout JSONWriter) {
         writer.object { json in
-            json.field("id", id)
-            json.field("name", name)
-            json.field("chat_type", kind.rawValue)
-            json.field("created_at", createdAt)
-            json.field("participants", participants)
+            chat.writeSeedFields(&json)
+            json.key("last_message")
+            if let lastMessage { lastMessage.full.encode(to: &json) } else { json.null() }
+            json.field("unread_count", unreadCount)
+            json.field("last_read_id", lastReadID)
+            json.field("my_role", role.rawValue)
         }
     }
 }

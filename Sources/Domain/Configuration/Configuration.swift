@@ -35,6 +35,12 @@ public struct Configuration: Sendable {
     /// can connect when they run as another user (as root, nginx's workers run as www-data).
     /// The sockets are always mode 0660.
     public var socketGroup: String?
+    /// `EVENT_RETENTION_DAYS` (30, decimals allowed): how long events are kept for clients
+    /// resuming with `since`; older ones are pruned (messages never are), and a client resuming
+    /// from before them is told to RESYNC.
+    public var eventRetentionSeconds: Int64
+    /// `EVENT_PRUNE_INTERVAL_SECONDS` (600): how often the relay prunes old events.
+    public var eventPruneInterval: Int64
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
 
@@ -85,6 +91,15 @@ public struct Configuration: Sendable {
         fcgiUploadWorkers = Int(try integer("FCGI_UPLOAD_WORKERS", default: 8, range: 1...256))
         uploadMaxBytes = try integer("UPLOAD_MAX_BYTES", default: 50 * 1024 * 1024, range: 1024...(4 << 30))
         migrationsDirectory = Self.absolute(value("MIGRATIONS_DIR") ?? "./migrations")
+        if let raw = value("EVENT_RETENTION_DAYS") {
+            guard let days = Double(raw), days > 0, days <= 36_500 else {
+                throw ConfigurationError("EVENT_RETENTION_DAYS must be a number of days above 0, got \(raw)")
+            }
+            eventRetentionSeconds = max(1, Int64(days * 86_400))
+        } else {
+            eventRetentionSeconds = 30 * 86_400
+        }
+        eventPruneInterval = try integer("EVENT_PRUNE_INTERVAL_SECONDS", default: 600, range: 1...86_400)
         logLevel = value("LOG_LEVEL") ?? "info"
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {

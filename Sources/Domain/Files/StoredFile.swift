@@ -45,7 +45,7 @@ public struct StoredFile: Sendable, Equatable, JSONEncodable {
 
     public var url: String { Self.urlPrefix + storedName }
 
-    /// The seed's file object, as attached to messages.
+    /// The seed's file object, as attached to messages; also the protocol-2 upload receipt.
     public func encode(to writer: inout JSONWriter) {
         writer.object { json in
             json.field("id", id)
@@ -58,17 +58,16 @@ public struct StoredFile: Sendable, Equatable, JSONEncodable {
         }
     }
 
-    /// The answer to `POST /upload`: the file object without `created_at`, as DESIGN lists it.
-    public var uploadReceipt: some JSONEncodable { UploadReceipt(file: self) }
+    /// The answer to `POST /upload` without `?v=2`: exactly seed 000's
+    /// `{url, filename, mime_type, size_bytes}`, as a strict client decodes it.
+    public var seedUploadReceipt: some JSONEncodable { SeedUploadReceipt(file: self) }
 }
 
-private struct UploadReceipt: JSONEncodable {
+private struct SeedUploadReceipt: JSONEncodable {
     let file: StoredFile
 
     func encode(to writer: inout JSONWriter) {
         writer.object { json in
-            json.field("id", file.id)
-            json.field("type", file.kind.rawValue)
             json.field("url", file.url)
             json.field("filename", file.filename)
             json.field("mime_type", file.mimeType)

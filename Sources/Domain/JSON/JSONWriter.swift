@@ -167,6 +167,13 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// Writes a value that is already JSON (a stored event's `d`), as it is.
+    public mutating func raw(_ json: some Collection<UInt8>) {
+        separate()
+        bytes.append(contentsOf: json)
+        needsComma = true
+    }
+
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }

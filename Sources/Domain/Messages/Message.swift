@@ -1,4 +1,5 @@
-/// A message in a chat; the seed's message object, as returned by history and pushed live.
+/// A message in a chat. It encodes as the seed's message object (history and protocol-1
+/// frames); `full` is the protocol-2 shape, with replies, edits and reactions.
 public struct Message: Sendable, Equatable, JSONEncodable {
     public let id: Int64
     public let chatID: Int64
@@ -6,25 +7,77 @@ public struct Message: Sendable, Equatable, JSONEncodable {
     public let content: String?
     /// RFC 3339 UTC, as stored.
     public let timestamp: String
-    public let files: [StoredFile]
+    public var files: [StoredFile]
+    public let replyToID: Int64?
+    public let editedAt: String?
+    /// Each emoji used, in the order it was first used.
+    public var reactions: [Reaction]
 
-    public init(id: Int64, chatID: Int64, senderID: Int64, content: String?, timestamp: String, files: [StoredFile]) {
+    public init(id: Int64, chatID: Int64, senderID: Int64, content: String?, timestamp: String, files: [StoredFile],
+                replyToID: Int64? = nil, editedAt: String? = nil, reactions: [Reaction] = []) {
         self.id = id
         self.chatID = chatID
         self.senderID = senderID
         self.content = content
         self.timestamp = timestamp
         self.files = files
+        self.replyToID = replyToID
+        self.editedAt = editedAt
+        self.reactions = reactions
+    }
+
+    /// The seed's message object, exactly its fields.
+    public func encode(to writer: inout JSONWriter) {
+        writer.object { json in writeSeedFields(&json) }
+    }
+
+    /// The protocol-2 message: the seed's fields, then `reply_to_id`, `edited_at`, `reactions`.
+    public var full: some JSONEncodable { FullMessage(message: self) }
+
+    fileprivate func writeSeedFields(_ json: inout JSONWriter) {
+        json.field("id", id)
+        json.field("chat_id", chatID)
+        json.field("sender_id", senderID)
+        json.field("content", content)
+        json.field("timestamp", timestamp)
+        json.field("files", files)
+    }
+}
+
+private struct FullMessage: JSONEncodable {
+    let message: Message
+
+    func encode(to writer: inout JSONWriter) {
+        writer.object { json in
+            message.writeSeedFields(&json)
+            json.field("reply_to_id", message.replyToID)
+            json.field("edited_at", message.editedAt)
+            json.field("reactions", message.reactions)
+        }
+    }
+}
+
+/// One emoji on a message: how many reacted with it, and the first of them.
+public struct Reaction: Sendable, Equatable, JSONEncodable {
+    /// The most user ids one reaction lists.
+    public static let maxListedUsers = 20
+
+    public let emoji: String
+    public let count: Int64
+    /// The first `maxListedUsers` who reacted, in the order they did.
+    public let userIDs: [Int64]
+
+    public init(emoji: String, count: Int64, userIDs: [Int64]) {
+        self.emoji = emoji
+        self.count = count
+        self.userIDs = userIDs
     }
 
     public func encode(to writer: inout JSONWriter) {
         writer.object { json in
-            json.field("id", id)
-            json.field("chat_id", chatID)
-            json.field("sender_id", senderID)
-            json.field("content", content)
-            json.field("timestamp", timestamp)
-            json.field("files", files)
+            json.field("emoji", emoji)
+            json.field("count", count)
+            json.field("user_ids", userIDs)
         }
     }
 }
@@ -33,16 +86,22 @@ public struct Message: Sendable, Equatable, JSONEncodable {
 public struct MessagePage: Sendable, Equatable, JSONEncodable {
     public let chatID: Int64
     public let messages: [Message]
+    public let version: ProtocolVersion
 
-    public init(chatID: Int64, messages: [Message]) {
+    public init(chatID: Int64, messages: [Message], version: ProtocolVersion = .v1) {
         self.chatID = chatID
         self.messages = messages
+        self.version = version
     }
 
     public func encode(to writer: inout JSONWriter) {
         writer.object { json in
             json.field("chat_id", chatID)
-            json.field("messages", messages)
+            json.key("messages")
+            switch version {
+            case .v1: json.array(messages)
+            case .v2: json.array(messages.map(\.full))
+            }
         }
     }
 }

@@ -7,6 +7,8 @@ public enum RelayNotification: Sendable, Equatable {
     case message(chatID: Int64, messageID: Int64)
     /// `chatID` was created or changed.
     case chat(chatID: Int64)
+    /// `userID`'s profile changed.
+    case user(userID: Int64)
 
     /// The datagram: a small JSON object.
     public var encoded: [UInt8] {
@@ -20,22 +22,26 @@ public enum RelayNotification: Sendable, Equatable {
             case .chat(let chatID):
                 json.field("type", "chat")
                 json.field("chat_id", chatID)
+            case .user(let userID):
+                json.field("type", "user")
+                json.field("user_id", userID)
             }
         }
         return writer.bytes
     }
 
     public init?(decoding bytes: some Collection<UInt8>) {
-        guard let fields = try? JSONFields(parsing: bytes),
-              let type = try? fields.string("type"),
-              let chatID = try? fields.id("chat_id")
-        else { return nil }
+        guard let fields = try? JSONFields(parsing: bytes), let type = try? fields.string("type") else { return nil }
         switch type {
         case "message":
-            guard let messageID = try? fields.id("message_id") else { return nil }
+            guard let chatID = try? fields.id("chat_id"), let messageID = try? fields.id("message_id") else { return nil }
             self = .message(chatID: chatID, messageID: messageID)
         case "chat":
+            guard let chatID = try? fields.id("chat_id") else { return nil }
             self = .chat(chatID: chatID)
+        case "user":
+            guard let userID = try? fields.id("user_id") else { return nil }
+            self = .user(userID: userID)
         default:
             return nil
         }

@@ -24,6 +24,16 @@ extension Request {
         return caller
     }
 
+    /// The shapes the client reads: `?v=2` for protocol 2's full shapes, else the seeds'.
+    func version() throws(HTTPError) -> ProtocolVersion {
+        guard let raw = query["v"] else { return .v1 }
+        do {
+            return try ProtocolVersion(parsing: raw)
+        } catch {
+            throw HTTPError(.badRequest, error.message)
+        }
+    }
+
     /// The body as a JSON object.
     mutating func jsonFields() throws -> JSONFields {
         try JSONFields(parsing: bodyBytes(limit: maxJSONBodyBytes))

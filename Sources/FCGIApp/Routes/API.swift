@@ -17,6 +17,9 @@ enum API {
 
         router.add("POST", "/upload", UploadRoutes.upload)
 
+        // Protocol 2: the event stream for pull clients.
+        router.add("GET", "/events", EventRoutes.list)
+
         // Seed 001, the earlier API: messages addressed to a person.
         router.add("POST", "/send", LegacyRoutes.send)
         router.add("GET", "/history/:username", LegacyRoutes.history)

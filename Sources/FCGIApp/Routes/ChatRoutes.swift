@@ -27,26 +27,41 @@ enum ChatRoutes {
         return .json(result)
     }
 
-    /// `GET /chats` → every chat the caller belongs to.
+    /// `GET /chats` → every chat the caller belongs to: oldest first in the seed shape, newest
+    /// activity first as protocol 2's full chats.
     @Sendable static func list(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
-        return .json(try context.store.chats(forUser: user.id))
+        switch try request.version() {
+        case .v1: return .json(try context.store.chats(forUser: user.id))
+        case .v2: return .json(try context.store.chatViews(forUser: user.id))
+        }
     }
 
     /// `POST /chats {name, participants}` → the new group chat; the creator is a member.
     @Sendable static func createGroup(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
+        let version = try request.version()
         let draft = try GroupDraft(request.jsonFields())
         let chat = try context.writer.perform {
             try $0.createGroup(creatorID: user.id, name: draft.name, participants: draft.participants)
         }
         context.notify(.chat(chatID: chat.id))
-        return .json(chat)
+        return try chatResponse(chat, for: user, version: version, context)
     }
 
     /// `GET /chats/:id` → the chat, for members only.
     @Sendable static func show(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
-        return .json(try context.store.accessibleChat(id: request.idParameter("id"), userID: user.id))
+        let version = try request.version()
+        let chat = try context.store.accessibleChat(id: request.idParameter("id"), userID: user.id)
+        return try chatResponse(chat, for: user, version: version, context)
+    }
+
+    private static func chatResponse(_ chat: Chat, for user: Caller, version: ProtocolVersion,
+                                     _ context: Context) throws -> Response {
+        switch version {
+        case .v1: return .json(chat)
+        case .v2: return .json(try context.store.connection.read { try context.store.chatView(chat, for: user.id) })
+        }
     }
 }

@@ -34,6 +34,8 @@ enum UserRoutes {
     @Sendable static func updateProfile(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
         let update = try ProfileUpdate(request.jsonFields())
-        return .json(try context.writer.perform { try $0.updateProfile(userID: user.id, update) })
+        let updated = try context.writer.perform { try $0.updateProfile(userID: user.id, update) }
+        context.notify(.user(userID: user.id))
+        return .json(updated)
     }
 }

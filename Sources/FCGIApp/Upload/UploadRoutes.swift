@@ -6,10 +6,12 @@ enum UploadRoutes {
     static let multipartOverhead: Int64 = 64 * 1024
     static let chunkSize = 64 * 1024
 
-    /// `POST /upload`, multipart with a `file` field → `{id, type, url, filename, mime_type,
-    /// size_bytes}`. The body streams to disk in 64 KiB chunks and is never held in memory.
+    /// `POST /upload`, multipart with a `file` field → seed 000's `{url, filename, mime_type,
+    /// size_bytes}`, or with `?v=2` the whole file object. The body streams to disk in 64 KiB
+    /// chunks and is never held in memory.
     @Sendable static func upload(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
+        let version = try request.version()
         let limit = context.configuration.uploadMaxBytes
         guard let contentType = request.headers["content-type"],
               let boundary = MultipartParser.boundary(fromContentType: contentType)
@@ -53,7 +55,10 @@ enum UploadRoutes {
                 try $0.insertFile(uploaderID: user.id, kind: StoredFile.Kind(mimeType: mimeType), storedName: storedName,
                                   filename: filename, mimeType: mimeType, sizeBytes: size)
             }
-            return .json(stored.uploadReceipt)
+            switch version {
+            case .v1: return .json(stored.seedUploadReceipt)
+            case .v2: return .json(stored)
+            }
         } catch {
             unlink(context.configuration.uploadsDirectory + "/" + storedName)
             throw error

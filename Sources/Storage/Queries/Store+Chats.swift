@@ -25,17 +25,6 @@ extension Store {
             """).rows([.integer(userID)], Self.chat)
     }
 
-    /// Chats created after `chatID`, oldest first: how the relay learns of new chats even
-    /// when a notification was lost.
-    public func chats(after chatID: Int64, limit: Int) throws -> [Chat] {
-        try connection.statement(Self.chatSelect + " WHERE c.id > ? ORDER BY c.id LIMIT ?")
-            .rows([.integer(chatID), .integer(Int64(limit))], Self.chat)
-    }
-
-    public func latestChatID() throws -> Int64 {
-        try connection.statement("SELECT coalesce(max(id), 0) FROM chats").first { $0.int(0) } ?? 0
-    }
-
     public func isMember(chatID: Int64, userID: Int64) throws -> Bool {
         try connection.statement("SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?")
             .first([.integer(chatID), .integer(userID)]) { _ in true } ?? false
@@ -44,6 +33,51 @@ extension Store {
     public func members(chatID: Int64) throws -> [Int64] {
         try connection.statement("SELECT user_id FROM chat_members WHERE chat_id = ? ORDER BY user_id")
             .rows([.integer(chatID)]) { $0.int(0) }
+    }
+
+    /// A chat's members with the seq from which each sees its events.
+    public func memberships(chatID: Int64) throws -> [Membership] {
+        try connection.statement("SELECT user_id, joined_seq FROM chat_members WHERE chat_id = ? ORDER BY user_id")
+            .rows([.integer(chatID)]) { Membership(userID: $0.int(0), joinedSeq: $0.int(1)) }
+    }
+
+    /// `userID` and everyone who shares a chat with them: who sees their profile change.
+    public func contacts(of userID: Int64) throws -> [Int64] {
+        try connection.statement("""
+            SELECT ?1 UNION
+            SELECT other.user_id FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
+            WHERE mine.user_id = ?1
+            """).rows([.integer(userID)]) { $0.int(0) }
+    }
+
+    // MARK: Protocol-2 chats
+
+    /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
+    /// caller has checked that they are a member.
+    public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
+        let (lastReadID, role) = try connection.statement("""
+            SELECT last_read_id, role FROM chat_members WHERE chat_id = ? AND user_id = ?
+            """).first([.integer(chat.id), .integer(userID)]) { ($0.int(0), ChatRole(rawValue: $0.string(1)) ?? .member) }
+            ?? (0, .member)
+        let unread = try connection.statement("""
+            SELECT count(*) FROM messages
+            WHERE chat_id = ? AND id > ? AND sender_id <> ? AND deleted_at IS NULL
+            """).first([.integer(chat.id), .integer(lastReadID), .integer(userID)]) { $0.int(0) } ?? 0
+        return ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: unread,
+                        lastReadID: lastReadID, role: role)
+    }
+
+    /// Every chat `userID` belongs to as they see it, newest activity (last message, or
+    /// creation) first.
+    public func chatViews(forUser userID: Int64) throws -> [ChatView] {
+        try connection.read {
+            let chats = try connection.statement(Self.chatSelect + """
+                 JOIN chat_members m ON m.chat_id = c.id WHERE m.user_id = ?
+                 ORDER BY max(c.created_at, coalesce((SELECT created_at FROM messages
+                     WHERE chat_id = c.id AND deleted_at IS NULL ORDER BY id DESC LIMIT 1), '')) DESC, c.id DESC
+                """).rows([.integer(userID)], Self.chat)
+            return try chats.map { try chatView($0, for: userID) }
+        }
     }
 
     /// The chat `userID` may read: 404 if it does not exist, 403 if they are not a member.
@@ -78,9 +112,10 @@ extension Store {
                 INSERT INTO chats (chat_type, creator_id, direct_low, direct_high) VALUES ('direct', ?, ?, ?)
                 """).run([.integer(userID), .integer(min(userID, peerID)), .integer(max(userID, peerID))])
             let chatID = connection.lastInsertRowID
-            let addMember = try connection.statement("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)")
-            try addMember.run([.integer(chatID), .integer(userID)])
-            if peerID != userID { try addMember.run([.integer(chatID), .integer(peerID)]) }
+            let seq = try appendEvent(.chat, .chat(chatID))
+            let addMember = try connection.statement("INSERT INTO chat_members (chat_id, user_id, joined_seq) VALUES (?, ?, ?)")
+            try addMember.run([.integer(chatID), .integer(userID), .integer(seq)])
+            if peerID != userID { try addMember.run([.integer(chatID), .integer(peerID), .integer(seq)]) }
             return InitiatedChat(chatID: chatID, created: true)
         }
     }
@@ -101,10 +136,24 @@ extension Store {
             try connection.statement("INSERT INTO chats (chat_type, name, creator_id) VALUES ('group', ?, ?)")
                 .run([.text(name), .integer(creatorID)])
             let chatID = connection.lastInsertRowID
-            try connection.statement("INSERT INTO chat_members (chat_id, user_id) SELECT ?, value FROM json_each(?)")
-                .run([.integer(chatID), .text(list)])
+            let seq = try appendEvent(.chat, .chat(chatID))
+            try connection.statement("""
+                INSERT INTO chat_members (chat_id, user_id, joined_seq, role)
+                SELECT ?1, value, ?2, CASE WHEN value = ?3 THEN 'owner' ELSE 'member' END FROM json_each(?4)
+                """).run([.integer(chatID), .integer(seq), .integer(creatorID), .text(list)])
             guard let chat = try chat(id: chatID) else { throw StorageError(code: 0, message: "chat vanished after insert") }
             return chat
         }
+    }
+}
+
+/// One member of a chat, and the seq of the event that made them one.
+public struct Membership: Sendable, Equatable {
+    public let userID: Int64
+    public let joinedSeq: Int64
+
+    public init(userID: Int64, joinedSeq: Int64) {
+        self.userID = userID
+        self.joinedSeq = joinedSeq
     }
 }

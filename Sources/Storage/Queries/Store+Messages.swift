@@ -37,13 +37,16 @@ public struct OutgoingMessage: Sendable, Equatable {
 public struct PostedMessage: Sendable, Equatable {
     public let message: Message
     public let isNew: Bool
+    /// The seq of its MESSAGE event; nil when it was stored before.
+    public let seq: Int64?
 }
 
 extension Store {
-    /// Message rows joined with their files; one row per (message, file), in order.
+    /// Message rows joined with their files; one row per (message, file), in order. Deleted
+    /// messages are left out by `inner`, which selects from `liveMessages`.
     private static func messageSelect(inner: String, order: String = "ASC") -> String {
         """
-        SELECT m.id, m.chat_id, m.sender_id, m.content, m.created_at,
+        SELECT m.id, m.chat_id, m.sender_id, m.content, m.created_at, m.reply_to_id, m.edited_at,
                f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes, f.created_at
         FROM (\(inner)) m
         LEFT JOIN message_files mf ON mf.message_id = m.id
@@ -52,29 +55,49 @@ extension Store {
         """
     }
 
+    /// Messages that were not deleted, for the `inner` queries of `messageSelect`.
+    private static let liveMessages = "(SELECT * FROM messages WHERE deleted_at IS NULL)"
+
+    /// Reads the rows of `messageSelect` into messages, with their reactions.
     private func messages(_ statement: Statement, _ values: [SQLValue]) throws -> [Message] {
         var result: [Message] = []
-        var pending: (id: Int64, chatID: Int64, senderID: Int64, content: String?, timestamp: String, files: [StoredFile])?
         try statement.bind(values)
         while try statement.step() {
             let row = Row(statement: statement)
             let id = row.int(0)
-            if pending?.id != id {
-                if let done = pending {
-                    result.append(Message(id: done.id, chatID: done.chatID, senderID: done.senderID,
-                                          content: done.content, timestamp: done.timestamp, files: done.files))
-                }
-                pending = (id, row.int(1), row.int(2), row.optionalString(3), row.string(4), [])
+            if result.last?.id != id {
+                result.append(Message(id: id, chatID: row.int(1), senderID: row.int(2), content: row.optionalString(3),
+                                      timestamp: row.string(4), files: [], replyToID: row.optionalInt(5),
+                                      editedAt: row.optionalString(6)))
             }
-            if row.optionalInt(5) != nil {
-                pending?.files.append(Self.file(row, offset: 5))
+            if row.optionalInt(7) != nil {
+                result[result.count - 1].files.append(Self.file(row, offset: 7))
             }
         }
-        if let done = pending {
-            result.append(Message(id: done.id, chatID: done.chatID, senderID: done.senderID,
-                                  content: done.content, timestamp: done.timestamp, files: done.files))
-        }
+        try attachReactions(to: &result)
         return result
+    }
+
+    /// Fills in each message's reactions: emoji in the order first used, each with its count
+    /// and first `Reaction.maxListedUsers` users.
+    private func attachReactions(to messages: inout [Message]) throws {
+        guard !messages.isEmpty else { return }
+        let list = "[" + messages.map { String($0.id) }.joined(separator: ",") + "]"
+        var byMessage: [Int64: [Reaction]] = [:]
+        let rows = try connection.statement("""
+            SELECT message_id, emoji, count(*), group_concat(user_id)
+            FROM (SELECT * FROM reactions WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY seq)
+            GROUP BY message_id, emoji ORDER BY message_id, min(seq)
+            """).rows([.text(list)]) { row in
+                // SQLite 3.40 concatenates in the order the ordered subquery yields its rows.
+                let ids = row.string(3).split(separator: ",").prefix(Reaction.maxListedUsers).compactMap { Int64($0) }
+                return (row.int(0), Reaction(emoji: row.string(1), count: row.int(2), userIDs: ids))
+            }
+        for (messageID, reaction) in rows { byMessage[messageID, default: []].append(reaction) }
+        guard !byMessage.isEmpty else { return }
+        for index in messages.indices {
+            messages[index].reactions = byMessage[messages[index].id] ?? []
+        }
     }
 
     /// One page of a chat's history, ascending by id. Membership is the caller's to check.
@@ -83,45 +106,33 @@ extension Store {
         let before = SQLValue.integer(query.beforeID ?? Int64.max)
         return try connection.read {
             if let after = query.afterID {
-                let inner = "SELECT * FROM messages WHERE chat_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?"
+                let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?"
                 return try messages(connection.statement(Self.messageSelect(inner: inner)),
                                     [.integer(chatID), .integer(after), before, limit])
             }
-            let inner = "SELECT * FROM messages WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
             return try messages(connection.statement(Self.messageSelect(inner: inner)),
                                 [.integer(chatID), before, limit])
         }
     }
 
-    /// Messages of every chat after `messageID`, ascending: the relay's catch-up read.
-    public func messages(after messageID: Int64, limit: Int) throws -> [Message] {
-        try connection.read {
-            let inner = "SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?"
-            return try messages(connection.statement(Self.messageSelect(inner: inner)),
-                                [.integer(messageID), .integer(Int64(limit))])
-        }
+    /// The messages with these ids that were not deleted, ascending.
+    public func messages(ids: [Int64]) throws -> [Message] {
+        guard !ids.isEmpty else { return [] }
+        let list = "[" + ids.map(String.init).joined(separator: ",") + "]"
+        let inner = "SELECT * FROM \(Self.liveMessages) WHERE id IN (SELECT value FROM json_each(?))"
+        return try messages(connection.statement(Self.messageSelect(inner: inner)), [.text(list)])
     }
 
-    /// Messages with ids in `after+1...through` from chats `userID` belongs to, ascending:
-    /// what a connection registering late missed since its handshake.
-    public func messages(visibleTo userID: Int64, after: Int64, through: Int64, limit: Int) throws -> [Message] {
-        try connection.read {
-            let inner = """
-                SELECT * FROM messages WHERE id > ? AND id <= ?
-                AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?) ORDER BY id LIMIT ?
-                """
-            return try messages(connection.statement(Self.messageSelect(inner: inner)),
-                                [.integer(after), .integer(through), .integer(userID), .integer(Int64(limit))])
-        }
+    /// The newest message of a chat that was not deleted.
+    public func lastMessage(chatID: Int64) throws -> Message? {
+        let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? ORDER BY id DESC LIMIT 1"
+        return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(chatID)]).first
     }
 
     public func message(id: Int64) throws -> Message? {
-        let inner = "SELECT * FROM messages WHERE id = ?"
+        let inner = "SELECT * FROM \(Self.liveMessages) WHERE id = ?"
         return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(id)]).first
-    }
-
-    public func latestMessageID() throws -> Int64 {
-        try connection.statement("SELECT coalesce(max(id), 0) FROM messages").first { $0.int(0) } ?? 0
     }
 
     /// Stores one message in its own transaction.
@@ -193,16 +204,17 @@ extension Store {
                   let existing = try message(id: existingID) else {
                 throw StorageError(code: 0, message: "insert stored no row")
             }
-            return PostedMessage(message: existing, isNew: false)
+            return PostedMessage(message: existing, isNew: false, seq: nil)
         }
         let id = connection.lastInsertRowID
         let link = try connection.statement("INSERT INTO message_files (message_id, position, file_id) VALUES (?, ?, ?)")
         for (position, file) in files.enumerated() {
             try link.run([.integer(id), .integer(Int64(position)), .integer(file.id)])
         }
+        let seq = try appendEvent(.message, .chat(outgoing.chatID), messageID: id)
         let message = Message(id: id, chatID: outgoing.chatID, senderID: outgoing.senderID, content: draft.content,
                               timestamp: createdAt, files: files)
-        return PostedMessage(message: message, isNew: true)
+        return PostedMessage(message: message, isNew: true, seq: seq)
     }
 
     private static func describe(_ reference: MessageDraft.FileReference) -> String {

@@ -76,6 +76,7 @@ extension Store {
                           flag(update.bio), value(update.bio),
                           flag(update.imageID), image, .integer(userID)])
             guard let user = try user(id: userID) else { throw MessengerError.notFound("user \(userID) not found") }
+            try appendEvent(.user, .contacts(userID))
             return user
         }
     }

@@ -5,7 +5,11 @@ import Foundation
 /// `strftime('%Y-%m-%dT%H:%M:%SZ', 'now')`.
 enum StoredTime {
     static func now() -> String {
-        var seconds = time(nil)
+        string(secondsSince1970: Int64(time(nil)))
+    }
+
+    static func string(secondsSince1970: Int64) -> String {
+        var seconds = time_t(secondsSince1970)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buffer in

@@ -15,6 +15,8 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private let relay: RelayContext
     private var state: State
+    /// The protocol and resume point the upgrade request asked for.
+    private var stream: StreamOptions
     /// The delivery cursor when the upgrade request was accepted.
     private let acceptedAt: Int64
     private var handle: ConnectionHandle?
@@ -25,10 +27,11 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// `userID` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
-    /// cursor when the upgrade was accepted, so that messages committed while the handshake
+    /// cursor when the upgrade was accepted, so that events committed while the handshake
     /// completed are still delivered.
-    init(relay: RelayContext, userID: Int64?, acceptedAt: Int64) {
+    init(relay: RelayContext, userID: Int64?, stream: StreamOptions = StreamOptions(), acceptedAt: Int64) {
         self.relay = relay
+        self.stream = stream
         self.acceptedAt = acceptedAt
         state = userID.map { .ready(userID: $0) } ?? .awaitingIdentify
     }
@@ -39,7 +42,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         lastHeard = context.eventLoop.now
         switch state {
         case .ready(let userID):
-            relay.dispatcher.join(handle, userID: userID, since: acceptedAt)
+            join(handle, userID: userID, cursor: acceptedAt)
         case .awaitingIdentify:
             identifyTimer = context.eventLoop.scheduleTask(in: relay.limits.identifyTimeout) {
                 handle.closeOnLoop(.identifyTimeout)
@@ -112,19 +115,29 @@ final class WebSocketHandler: ChannelInboundHandler {
             return reply(.error(message: error.message, nonce: error.nonce), context: context)
         }
         switch (frame, state) {
-        case (.identify(let token), .awaitingIdentify):
+        case (.identify(let token, let asked), .awaitingIdentify):
             do {
                 let claims = try relay.tokens.verify(token, now: relay.now())
                 identifyTimer?.cancel()
                 state = .ready(userID: claims.userID)
-                // READY goes out first; everything committed from now on follows it.
-                relay.dispatcher.join(handle, userID: claims.userID, since: relay.dispatcher.deliveryCursor)
-                reply(.ready(userID: claims.userID), context: context)
+                stream = stream.merged(with: asked)
+                // Protocol 1: READY goes out first, here; everything committed from now on
+                // follows it. Protocol 2: the storage thread sends READY with its seq.
+                if stream.version == .v1 { reply(.ready(userID: claims.userID), context: context) }
+                join(handle, userID: claims.userID, cursor: relay.dispatcher.deliveryCursor)
             } catch {
                 handle.closeOnLoop(.invalidToken)
             }
-        case (.identify, .ready):
-            reply(.error(message: "already identified", nonce: nil), context: context)
+        case (.identify(let token, _), .ready(let userID)):
+            // A client that sends a header token and IDENTIFY too, and waits for READY.
+            guard let claims = try? relay.tokens.verify(token, now: relay.now()) else {
+                return reply(.error(message: "invalid token in IDENTIFY", nonce: nil), context: context)
+            }
+            guard claims.userID == userID else {
+                return reply(.error(message: "already identified as another user", nonce: nil), context: context)
+            }
+            let seq = stream.version == .v2 ? relay.dispatcher.deliveryCursor : nil
+            reply(.ready(userID: userID, seq: seq), context: context)
         case (.send(let chatID, let draft), .ready(let userID)):
             submit(PendingSend(sender: handle, senderID: userID, target: .chat(chatID), draft: draft), context: context)
         case (.sendToUser(let username, let draft), .ready(let userID)):
@@ -132,6 +145,17 @@ final class WebSocketHandler: ChannelInboundHandler {
         case (.send(_, let draft), .awaitingIdentify), (.sendToUser(_, let draft), .awaitingIdentify):
             reply(.error(message: "send IDENTIFY first", nonce: draft.nonce), context: context)
         }
+    }
+
+    /// Hands the connection to the storage thread: protocol 1 from `cursor` (the handshake's),
+    /// protocol 2 from the client's `since` when it gave one.
+    private func join(_ handle: ConnectionHandle, userID: Int64, cursor: Int64) {
+        let start: Join.Start
+        switch stream.version {
+        case .v1: start = .handshake(cursor)
+        case .v2: start = .ready(after: stream.since ?? cursor, resuming: stream.since != nil)
+        }
+        relay.dispatcher.join(Join(handle: handle, userID: userID, version: stream.version, start: start))
     }
 
     private func submit(_ send: PendingSend, context: ChannelHandlerContext) {

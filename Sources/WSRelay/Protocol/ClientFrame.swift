@@ -2,8 +2,8 @@ import Domain
 
 /// A text frame from a client, parsed and validated.
 enum ClientFrame: Equatable {
-    /// `{"op":"IDENTIFY","d":{"token":…}}`.
-    case identify(token: String)
+    /// `{"op":"IDENTIFY","d":{"token":…, "v"?: 2, "since"?: seq}}`.
+    case identify(token: String, stream: StreamOptions)
     /// Seed 000: `{chat_id, content?, files?, nonce?}`.
     case send(chatID: Int64, draft: MessageDraft)
     /// Seed 001: `{receiver_username, content, nonce?}`.
@@ -37,7 +37,20 @@ enum ClientFrame: Equatable {
                 guard let data = fields.members["d"], let inner = try? JSONFields(data),
                       let token = try? inner.string("token"), !token.isEmpty
                 else { throw ValidationError("IDENTIFY needs d.token") }
-                return .identify(token: token)
+                var stream = StreamOptions()
+                if let version = inner.members["v"], version != .null {
+                    guard case .int(let number) = version, let parsed = ProtocolVersion(rawValue: Int(number)) else {
+                        throw ValidationError("IDENTIFY d.v must be 1 or 2")
+                    }
+                    stream.version = parsed
+                }
+                if let since = inner.members["since"], since != .null {
+                    guard case .int(let seq) = since, seq >= 0 else {
+                        throw ValidationError("IDENTIFY d.since must be an integer ≥ 0")
+                    }
+                    stream.since = seq
+                }
+                return .identify(token: token, stream: stream)
             default:
                 throw ValidationError("unknown op \(op.prefix(32))")
             }
@@ -51,5 +64,30 @@ enum ClientFrame: Equatable {
             return .sendToUser(username: username, draft: draft)
         }
         throw ValidationError("expected a message with chat_id or receiver_username, or an op frame")
+    }
+}
+
+/// What a client asks of its socket's stream: the protocol, and where to resume. `since`
+/// implies protocol 2.
+struct StreamOptions: Sendable, Equatable {
+    var version: ProtocolVersion = .v1
+    var since: Int64? {
+        didSet { if since != nil { version = .v2 } }
+    }
+
+    init(version: ProtocolVersion = .v1, since: Int64? = nil) {
+        self.version = since == nil ? version : .v2
+        self.since = since
+    }
+
+    /// From the upgrade request's `?v=` and `?since=`.
+    init(query: [String: String]) throws(ValidationError) {
+        self.init(version: try query["v"].map { v throws(ValidationError) in try ProtocolVersion(parsing: v) } ?? .v1,
+                  since: try query["since"].map { s throws(ValidationError) in try StreamPosition.parse(s) })
+    }
+
+    /// These options, with what an IDENTIFY asked for on top.
+    func merged(with identify: StreamOptions) -> StreamOptions {
+        StreamOptions(version: max(version, identify.version), since: identify.since ?? since)
     }
 }

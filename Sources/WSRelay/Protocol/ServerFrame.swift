@@ -1,9 +1,13 @@
 import Domain
 
-/// An `{"op": …, "d": …}` frame from the relay. Messages themselves go out as bare seed
-/// message objects, not through this type.
+/// An `{"op": …, "d": …}` frame from the relay that is not an event. Events go out through
+/// `EventEncoder`: on protocol 1 messages as bare seed objects, on protocol 2 with their seq.
 enum ServerFrame: JSONEncodable {
-    case ready(userID: Int64)
+    /// `seq` on protocol 2 only: where the socket's stream continues from.
+    case ready(userID: Int64, seq: Int64? = nil)
+    /// Protocol 2: events after the client's `since` are gone (pruned) or it is ahead of the
+    /// stream; refetch state over REST and continue from `seq`.
+    case resync(seq: Int64)
     case ack(nonce: String, messageID: Int64)
     case error(message: String, nonce: String?)
     case chat(Chat)
@@ -11,10 +15,17 @@ enum ServerFrame: JSONEncodable {
     func encode(to writer: inout JSONWriter) {
         writer.object { json in
             switch self {
-            case .ready(let userID):
+            case .ready(let userID, let seq):
                 json.field("op", "READY")
                 json.key("d")
-                json.object { $0.field("user_id", userID) }
+                json.object { d in
+                    d.field("user_id", userID)
+                    if let seq { d.field("seq", seq) }
+                }
+            case .resync(let seq):
+                json.field("op", "RESYNC")
+                json.key("d")
+                json.object { $0.field("seq", seq) }
             case .ack(let nonce, let messageID):
                 json.field("op", "ACK")
                 json.key("d")

@@ -10,6 +10,10 @@ struct RelayLimits: Sendable {
     var pingInterval: TimeAmount = .seconds(30)
     /// Bytes a connection may have queued but unsent before it counts as too slow.
     var maxQueuedBytes = 4 * 1024 * 1024
+    /// Most bytes of missed events replayed to a resuming socket (about 15,000 short
+    /// messages), safely under `maxQueuedBytes`; past it the socket gets RESYNC instead and
+    /// refetches over REST.
+    var maxReplayBytes = 3 * 1024 * 1024
     /// Time the peer has to answer our close frame before the socket is dropped.
     var closeTimeout: TimeAmount = .seconds(5)
     /// Sends waiting for the storage thread before new ones are refused as busy.

@@ -30,9 +30,10 @@ final class RelayServer: Sendable {
         self.checkpointer = checkpointer
         let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000,
                                      checkpointer: checkpointer)
-        let dispatcher = try Dispatcher(store: store,
-                                        registry: registry,
-                                        limits: limits, logger: logger)
+        let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
+                                       interval: TimeInterval(configuration.eventPruneInterval))
+        let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
+                                        retention: retention)
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
         let context = RelayContext(registry: registry, dispatcher: dispatcher,
                                    tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
@@ -89,7 +90,7 @@ final class RelayServer: Sendable {
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
-                    guard case .upgrade(let userID) = authenticator.decide(head) else {
+                    guard case .upgrade(let userID, let stream) = authenticator.decide(head) else {
                         throw ChannelError.inappropriateOperationForState
                     }
                     // The HTTP answerer sits before the frame decoder the upgrader appended;
@@ -98,7 +99,7 @@ final class RelayServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
-                        WebSocketHandler(relay: context, userID: userID, acceptedAt: acceptedAt.value),
+                        WebSocketHandler(relay: context, userID: userID, stream: stream, acceptedAt: acceptedAt.value),
                     ])
                 }
             })

@@ -9,7 +9,7 @@ import NIOHTTP1
 struct UpgradeAuthenticator: Sendable {
     enum Decision: Equatable {
         /// Upgrade; `userID` is nil when the client must still IDENTIFY.
-        case upgrade(userID: Int64?)
+        case upgrade(userID: Int64?, stream: StreamOptions)
         case refuse(status: HTTPResponseStatus, message: String)
     }
 
@@ -20,6 +20,12 @@ struct UpgradeAuthenticator: Sendable {
         let (path, query) = Self.split(head.uri)
         guard path == "/ws" else { return .refuse(status: .notFound, message: "no such endpoint: \(path)") }
         guard head.method == .GET else { return .refuse(status: .methodNotAllowed, message: "/ws takes GET") }
+        let stream: StreamOptions
+        do {
+            stream = try StreamOptions(query: query)
+        } catch {
+            return .refuse(status: .badRequest, message: error.message)
+        }
         var token: Substring?
         if let header = head.headers.first(name: "authorization") {
             guard let bearer = TokenService.bearerToken(fromAuthorization: header) else {
@@ -29,9 +35,9 @@ struct UpgradeAuthenticator: Sendable {
         } else if let fromQuery = query["token"] {
             token = Substring(fromQuery)
         }
-        guard let token else { return .upgrade(userID: nil) }
+        guard let token else { return .upgrade(userID: nil, stream: stream) }
         do {
-            return .upgrade(userID: try tokens.verify(token, now: now()).userID)
+            return .upgrade(userID: try tokens.verify(token, now: now()).userID, stream: stream)
         } catch {
             return .refuse(status: .unauthorized, message: error.reason)
         }

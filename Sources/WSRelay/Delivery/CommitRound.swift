@@ -1,0 +1,72 @@
+import Domain
+import Logging
+import Storage
+
+/// Stores a round's sends in one transaction (group commit) and answers each sender exactly
+/// once: an ACK after the commit when the send has a nonce, or an ERROR with its nonce when it
+/// was refused or the commit failed — whatever failed, no send goes unanswered.
+struct CommitRound {
+    let store: Store
+    let logger: Logger
+
+    struct Outcome {
+        /// One answer per send that needs one, in the order of the sends.
+        var replies: [(ConnectionHandle, ServerFrame)] = []
+        /// The messages this round stored, with the seqs of their MESSAGE events, ascending.
+        var committed: [(seq: Int64, message: Message)] = []
+    }
+
+    func commit(_ sends: [PendingSend]) -> Outcome {
+        var outcome = Outcome()
+        guard !sends.isEmpty else { return outcome }
+        var outgoing: [OutgoingMessage] = []
+        var owners: [PendingSend] = []
+        for send in sends {
+            do {
+                outgoing.append(OutgoingMessage(senderID: send.senderID, chatID: try chatID(of: send), draft: send.draft))
+                owners.append(send)
+            } catch {
+                outcome.replies.append((send.sender, refusal(error, nonce: send.draft.nonce)))
+            }
+        }
+        for (send, result) in zip(owners, store.post(outgoing)) {
+            switch result {
+            case .success(let posted):
+                if let seq = posted.seq { outcome.committed.append((seq, posted.message)) }
+                if let nonce = send.draft.nonce {
+                    outcome.replies.append((send.sender, .ack(nonce: nonce, messageID: posted.message.id)))
+                }
+            case .failure(let error):
+                outcome.replies.append((send.sender, refusal(error, nonce: send.draft.nonce)))
+            }
+        }
+        outcome.committed.sort { $0.seq < $1.seq }
+        return outcome
+    }
+
+    /// The chat a send goes to; seed 001's sends name a user, whose direct chat is created if
+    /// needed (in a transaction of its own, with its CHAT event).
+    private func chatID(of send: PendingSend) throws -> Int64 {
+        switch send.target {
+        case .chat(let id):
+            return id
+        case .user(let username):
+            guard let peer = try store.user(username: username) else {
+                throw MessengerError.notFound("user \(username) not found")
+            }
+            return try store.initiateDirectChat(userID: send.senderID, peerID: peer.id).chatID
+        }
+    }
+
+    private func refusal(_ error: any Error, nonce: String?) -> ServerFrame {
+        switch error {
+        case let refusal as MessengerError:
+            return .error(message: refusal.message, nonce: nonce)
+        case let storage as StorageError where storage.isBusy:
+            return .error(message: "server busy; retry", nonce: nonce)
+        default:
+            logger.error("send failed", metadata: ["error": "\(error)"])
+            return .error(message: "internal error; retry", nonce: nonce)
+        }
+    }
+}
