@@ -32,7 +32,9 @@ from helpers import (
 )
 from ws_helpers import Client, run
 
-UPLOAD_KEYS = FILE_KEYS - {"created_at"}
+# With ?v=2 the receipt is the whole file object; without, exactly seed 000's four fields.
+UPLOAD_KEYS = FILE_KEYS
+SEED_UPLOAD_KEYS = {"url", "filename", "mime_type", "size_bytes"}
 DEFAULT_LIMIT = 50 * 1024 * 1024
 UUID_NAME = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RSS_GROWTH_LIMIT = 20 * 1024 * 1024
@@ -42,7 +44,7 @@ RSS_GROWTH_LIMIT = 20 * 1024 * 1024
 
 def upload(api, token: str, data: bytes, filename: str = "file.bin",
            content_type: str | None = "application/octet-stream") -> dict:
-    body = ok_json(api.post("/upload", token, files={"file": (filename, data, content_type)}))
+    body = ok_json(api.post("/upload?v=2", token, files={"file": (filename, data, content_type)}))
     assert_keys(body, UPLOAD_KEYS)
     assert is_int(body["id"]) and body["id"] > 0
     assert body["type"] in ("picture", "video", "audio", "file")
@@ -77,7 +79,7 @@ def files_rows(stack) -> int:
 
 
 def file_object(receipt: dict) -> dict:
-    """What a message carries for an upload: the receipt plus created_at."""
+    """What a message carries for an upload: the protocol-2 receipt."""
     return {key: receipt[key] for key in UPLOAD_KEYS}
 
 
@@ -287,13 +289,28 @@ def test_upload_needs_a_valid_token(api, stack):
     assert (uploads_entries(stack), files_rows(stack)) == before
 
 
+def test_seed_receipt_is_exactly_seed_000s_and_attaches_by_url(api, stack, new_user):
+    """A strict seed-000 client decodes {url, filename, mime_type, size_bytes} and attaches the
+    object it got back, which the server resolves to its own record."""
+    user = new_user("seedup")
+    chat_id = api.initiate(user.token, target_username=user.username)["chat_id"]
+    receipt = ok_json(api.post("/upload", user.token, files={"file": ("cat.png", b"\x89PNG-ish", "image/png")}))
+    assert_keys(receipt, SEED_UPLOAD_KEYS)
+    assert receipt["filename"] == "cat.png" and receipt["mime_type"] == "image/png" and receipt["size_bytes"] == 8
+    message = ok_json(api.post(f"/chats/{chat_id}/messages", user.token, json={"content": "look", "files": [receipt]}))
+    assert len(message["files"]) == 1
+    assert_keys(message["files"][0], FILE_KEYS)
+    assert message["files"][0]["url"] == receipt["url"] and message["files"][0]["type"] == "picture"
+    assert_error(api.post("/upload?v=7", user.token, files={"file": ("a.txt", b"x", "text/plain")}), 400)
+
+
 # --- limits and failures -----------------------------------------------------------------------
 
 def test_50_mib_upload_streams_without_growing_fcgiapp_memory(api, stack, new_user):
     user = new_user("big")
     body = StreamedMultipart(DEFAULT_LIMIT)
     with RssSampler(fcgi_pid(stack)) as rss:
-        response = requests.post(stack.base_url + "/upload", data=body,
+        response = requests.post(stack.base_url + "/upload?v=2", data=body,
                                  headers={**user.headers, "Content-Type": body.content_type}, timeout=120)
     receipt = ok_json(response)
     assert_keys(receipt, UPLOAD_KEYS)
@@ -320,7 +337,7 @@ def test_over_the_limit_is_413_and_leaves_nothing(api, stack, new_user):
     entries, rows = uploads_entries(stack), files_rows(stack)
     body = StreamedMultipart(DEFAULT_LIMIT + 1)
     with RssSampler(fcgi_pid(stack)) as rss:
-        response = requests.post(stack.base_url + "/upload", data=body,
+        response = requests.post(stack.base_url + "/upload?v=2", data=body,
                                  headers={**user.headers, "Content-Type": body.content_type}, timeout=120)
     assert_error(response, 413)
     assert rss.growth < RSS_GROWTH_LIMIT, f"FCGIApp RSS grew by {rss.growth / 2**20:.1f} MiB"
@@ -410,7 +427,7 @@ def test_upload_refused_before_its_body_is_read_still_gets_its_400(stack, new_us
         headers["Content-Type"] = content_type
     for attempt in range(15):
         try:
-            response = requests.post(stack.base_url + "/upload", data=body, headers=headers, timeout=3)
+            response = requests.post(stack.base_url + "/upload?v=2", data=body, headers=headers, timeout=3)
         except requests.RequestException as error:
             raise AssertionError(f"attempt {attempt}: no complete answer: {error!r:.300}") from None
         assert response.status_code == 400, f"attempt {attempt}: {response.status_code} {response.text[:200]!r}"
@@ -452,7 +469,7 @@ def test_concurrent_uploads(api, stack, new_user):
 
     def one(index: int) -> dict:
         user = users[index % len(users)]
-        response = requests.post(stack.base_url + "/upload", headers=user.headers, timeout=60,
+        response = requests.post(stack.base_url + "/upload?v=2", headers=user.headers, timeout=60,
                                  files={"file": (f"c{index}.dat", payloads[index], "application/octet-stream")})
         return ok_json(response)
 

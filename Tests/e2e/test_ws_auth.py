@@ -85,8 +85,11 @@ def test_identify_then_ready_then_send(stack, pair):
             assert_ready(await a.recv(), alice.id)
             echo = await send_and_echo(a, chat_id, "hello after READY")
             assert await b.recv_message() == echo
-            # A second IDENTIFY is an error frame, and the socket stays usable.
+            # IDENTIFY again: the same user is answered READY again, another user an ERROR,
+            # and the socket stays usable.
             await a.send({"op": "IDENTIFY", "d": {"token": alice.token}})
+            assert_ready(await a.recv(), alice.id)
+            await a.send({"op": "IDENTIFY", "d": {"token": bob.token}})
             await a.recv_error()
             await send_and_echo(a, chat_id, "still here")
 
