@@ -48,6 +48,7 @@ do {
     case .wsFanout: report = try FanoutScenario.run(load)
     case .wsIdle: report = try IdleScenario.run(load)
     case .restWrite: report = try RestWriteScenario.run(load)
+    case .wsResume: report = try ResumeScenario.run(load, events: options.events, rounds: options.rounds)
     case .wsFloor: preconditionFailure("ws-floor runs above")
     }
     FileHandle.standardOutput.write(Data((report.line + "\n").utf8))

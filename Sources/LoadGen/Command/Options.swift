@@ -8,6 +8,7 @@ struct Options: Sendable {
         case wsIdle = "ws-idle"
         case restWrite = "rest-write"
         case wsFloor = "ws-floor"
+        case wsResume = "ws-resume"
     }
 
     var scenario: Scenario
@@ -29,6 +30,11 @@ struct Options: Sendable {
     var window: Int?
     /// ws-idle: seconds to hold the sockets open after printing "ready".
     var hold = 10.0
+    /// The WebSocket protocol the sockets speak: 1 (`/ws`) or 2 (`/ws?v=2`).
+    var protocolVersion = 1
+    /// ws-resume: events missed per round, and rounds.
+    var events = 10_000
+    var rounds = 5
     /// Event loop threads.
     var threads = 2
     /// Source addresses 127.0.0.1 … 127.0.0.N; 0 = as many as the connection count needs.
@@ -62,6 +68,8 @@ struct Options: Sendable {
           ws-fanout    one group chat of M members, all connected; the first member sends flat out
                        (or at --rate); measures deliveries/s and send -> last member's delivery
           ws-idle      opens N authenticated sockets, prints "ready" on stdout, holds them --hold s
+          ws-resume    a protocol-2 client away while --events messages are sent, then back with
+                       ?since=: the time until the last missed event arrives, --rounds times
           rest-write   POST /chats/:id/messages over N keep-alive connections; committed msgs/s
           ws-floor     not a load: a stand-in relay on --socket that answers sends like WSRelay
                        (echo, ACK, a copy to each of --copies-to) but stores nothing; nginx's /ws
@@ -78,6 +86,9 @@ struct Options: Sendable {
           --rate R                 target messages (requests) per second in total; 0 = flat out (0)
           --window N               unanswered messages per connection (ws-ingest 1, ws-fanout 16)
           --hold S                 ws-idle: seconds to hold the sockets after "ready" (10)
+          --protocol 1|2           WebSocket protocol of the sockets: /ws or /ws?v=2 (1)
+          --events N               ws-resume: events missed per round (10000)
+          --rounds N               ws-resume: rounds (5)
           --threads N              event loop threads (2)
           --sources N              source addresses 127.0.0.1..N; 0 = automatic (0)
           --connect-concurrency N  handshakes or setup requests in flight (256)
@@ -131,6 +142,9 @@ struct Options: Sendable {
         case "rate": rate = try Self.seconds(name, value, 0...10_000_000)
         case "window": window = try Self.integer(name, value, 1...4096)
         case "hold": hold = try Self.seconds(name, value, 0...3600)
+        case "protocol": protocolVersion = try Self.integer(name, value, 1...2)
+        case "events": events = try Self.integer(name, value, 1...100_000)
+        case "rounds": rounds = try Self.integer(name, value, 1...100)
         case "threads": threads = try Self.integer(name, value, 1...64)
         case "sources": sources = try Self.integer(name, value, 0...250)
         case "connect-concurrency": connectConcurrency = try Self.integer(name, value, 1...10_000)
@@ -179,6 +193,7 @@ struct Options: Sendable {
         switch scenario {
         case .wsFanout: members
         case .wsIngest, .wsIdle, .restWrite: users
+        case .wsResume: 3
         case .wsFloor: 0
         }
     }

@@ -10,7 +10,8 @@ struct LoadContext {
 
     init(options: Options) throws {
         self.options = options
-        endpoint = try Endpoint(host: options.host, port: options.port, sourceCount: options.effectiveSources)
+        endpoint = try Endpoint(host: options.host, port: options.port, sourceCount: options.effectiveSources,
+                                protocolVersion: options.protocolVersion)
         group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
         loops = Array(group.makeIterator())
     }

@@ -10,10 +10,13 @@ struct Endpoint: Sendable {
     let host: String
     let port: Int
     let sources: [SocketAddress]
+    /// Where sockets upgrade: `/ws`, or `/ws?v=2` for protocol 2.
+    let webSocketPath: String
 
-    init(host: String, port: Int, sourceCount: Int) throws {
+    init(host: String, port: Int, sourceCount: Int, protocolVersion: Int = 1) throws {
         self.host = host
         self.port = port
+        webSocketPath = protocolVersion == 2 ? "/ws?v=2" : "/ws"
         sources = sourceCount <= 1 ? [] : try (1...sourceCount).map {
             try SocketAddress(ipAddress: "127.0.0.\($0)", port: 0)
         }

@@ -8,7 +8,8 @@ import Darwin
 /// 100,000 frames/s a full parse would measure the generator, not the server.
 ///
 /// Frames (DESIGN.md): a bare message `{"id":…,"chat_id":…,"content":"…",…}`, or
-/// `{"op":"ACK"|"ERROR"|"CHAT"|"READY","d":{…}}`. LoadGen's own content and nonces are a
+/// `{"op":"ACK"|"ERROR"|"CHAT"|"READY","d":{…}}`, or on protocol 2 an event
+/// `{"op":"MESSAGE","seq":N,"d":{…}}`. LoadGen's own content and nonces are a
 /// letter followed by a decimal sequence number, so both come back as plain digits.
 enum ServerFrameScanner {
     enum Kind: Equatable {
@@ -23,6 +24,8 @@ enum ServerFrameScanner {
             return find(idMarker, in: bytes) == 0 ? .message : .other
         }
         let start = op + opMarker.count
+        // Protocol 2: `{"op":"MESSAGE","seq":N,"d":{message}}`.
+        if op == 1, matches(messageName, in: bytes, at: start) { return .message }
         if matches(ackName, in: bytes, at: start) { return .ack }
         if matches(errorName, in: bytes, at: start) { return .error }
         return .other
@@ -33,6 +36,11 @@ enum ServerFrameScanner {
         number(after: nonceMarker, in: bytes)
     }
 
+    /// A protocol-2 frame's `"seq":N`, or READY's, if present.
+    static func seq(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        number(after: seqMarker, in: bytes, skippingTag: false)
+    }
+
     /// The sequence number in `"content":"<letter><digits>"`, if present.
     static func contentSequence(in bytes: UnsafeRawBufferPointer) -> UInt64? {
         number(after: contentMarker, in: bytes)
@@ -41,13 +49,16 @@ enum ServerFrameScanner {
     private static let opMarker = Array(#""op":""#.utf8)
     private static let idMarker = Array(#"{"id":"#.utf8)
     private static let ackName = Array(#"ACK""#.utf8)
+    private static let messageName = Array(#"MESSAGE""#.utf8)
+    private static let seqMarker = Array(#""seq":"#.utf8)
     private static let errorName = Array(#"ERROR""#.utf8)
     private static let nonceMarker = Array(#""nonce":""#.utf8)
     private static let contentMarker = Array(#""content":""#.utf8)
 
-    private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer) -> UInt64? {
+    private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer,
+                               skippingTag: Bool = true) -> UInt64? {
         guard let at = find(marker, in: bytes) else { return nil }
-        var index = at + marker.count + 1  // skip the tag letter
+        var index = at + marker.count + (skippingTag ? 1 : 0)  // the tag letter
         var value: UInt64 = 0
         var digits = 0
         while index < bytes.count, digits < 19 {

@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// Opens one WebSocket through nginx: `GET /ws` with `Authorization: Bearer <token>`, the
+/// Opens one WebSocket through nginx: `GET` the endpoint's WebSocket path (or `path`) with
+/// `Authorization: Bearer <token>`, the
 /// upgrade done by `NIOHTTPClientUpgradeHandler` + `NIOWebSocketClientUpgrader`.
 enum WebSocketDialer {
     /// Refused upgrade: the status nginx or the relay answered instead of 101.
@@ -18,7 +19,7 @@ enum WebSocketDialer {
     /// Succeeds with the socket's handler once the server answered 101. `makeBehavior` runs
     /// on `loop`, after the upgrade.
     static func connect(
-        endpoint: Endpoint, loop: EventLoop, index: Int, token: String,
+        endpoint: Endpoint, loop: EventLoop, index: Int, token: String, path: String? = nil,
         timeout: TimeAmount = .seconds(15),
         makeBehavior: @escaping @Sendable () -> any SocketBehavior
     ) -> EventLoopFuture<NIOLoopBound<WebSocketClient>> {
@@ -56,7 +57,7 @@ enum WebSocketDialer {
                     headers.add(name: "Host", value: endpoint.hostHeader)
                     headers.add(name: "Authorization", value: "Bearer \(token)")
                     headers.add(name: "Content-Length", value: "0")
-                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws", headers: headers)
+                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path ?? endpoint.webSocketPath, headers: headers)
                     channel.write(HTTPClientRequestPart.head(head), promise: nil)
                     channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
                 }
