@@ -309,6 +309,48 @@ def build_rows(work, meta):
         None if growth is None else growth < 10,
         "FCGIApp's VmRSS sampled every 10 ms during each upload; highest sample − the value before it.",
         failed_uploads))
+    rows.extend(protocol2_rows(work, ingest_rounds, rates, fanout))
+    return rows
+
+
+def protocol2_rows(work, v1_rounds, v1_rates, v1_fanout):
+    """The event stream's cost: protocol-2 sockets against protocol-1 ones, run after them in
+    the same rounds, and a resume of missed events."""
+    rows = []
+    v2_paths = sorted(glob.glob(f"{work}/ingest_v2_[0-9]*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
+    v2_rounds = [run for run in (load_json(path) for path in v2_paths) if run]
+    v2_rates = [run.get("msgs_per_s") for run in v2_rounds if run.get("msgs_per_s") is not None]
+    v1_rate = sum(v1_rates) / len(v1_rates) if v1_rates else None
+    v2_rate = sum(v2_rates) / len(v2_rates) if v2_rates else None
+    ratio = v2_rate / v1_rate if v1_rate and v2_rate else None
+    rows.append(Row(
+        "WS ingest on protocol 2 (`/ws?v=2`)", f"{num(v2_rate)} msgs/s", f"{num(v1_rate)} msgs/s (protocol 1, same rounds)",
+        ratio, "≥ 0.90 × baseline (ratio)", None if ratio is None else ratio >= 0.90,
+        f"The WS ingest load above with every socket on protocol 2 (echoes as `{{op, seq, d}}` events), each "
+        f"round right after its protocol-1 run; mean of {len(v2_rates)} run(s): "
+        f"{', '.join(num(rate) for rate in v2_rates)} msgs/s.",
+        sum(run.get("errors", 0) for run in v2_rounds)))
+    v2_fanout = load_json(f"{work}/fanout_v2.json")
+    v1_deliveries = v1_fanout.get("deliveries_per_s") if v1_fanout else None
+    v2_deliveries = v2_fanout.get("deliveries_per_s") if v2_fanout else None
+    ratio = v2_deliveries / v1_deliveries if v1_deliveries and v2_deliveries else None
+    rows.append(Row(
+        "WS fan-out on protocol 2", f"{num(v2_deliveries)} deliveries/s",
+        f"{num(v1_deliveries)} deliveries/s (protocol 1, run just before)", ratio, "≥ 0.90 × baseline (ratio)",
+        None if ratio is None else ratio >= 0.90,
+        "The WS fan-out load above with every member on protocol 2.",
+        (v2_fanout.get("errors", 0) + v2_fanout.get("lost", 0)) if v2_fanout else 0))
+    resume = load_json(f"{work}/resume.json")
+    median = resume.get("resume_ms_median") if resume else None
+    rows.append(Row(
+        f"WS resume of {num(resume.get('events') if resume else None)} missed events",
+        f"{num(median, 1)} ms", f"max {num(resume.get('resume_ms_max') if resume else None, 1)} ms", None,
+        "< 200 ms (absolute)", None if median is None else median < 200,
+        f"LoadGen `ws-resume`: a protocol-2 client reads READY's seq and disconnects; the sender sends the "
+        f"events over its socket, every one ACKed; the client reconnects through nginx with `?since=` and the "
+        f"clock runs from the connect to the last missed event (READY first, seqs increasing, none missing, "
+        f"checked); median of {num(resume.get('rounds') if resume else None)} rounds.",
+        resume.get("errors", 0) if resume else 0))
     return rows
 
 
