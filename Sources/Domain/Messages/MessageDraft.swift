@@ -18,31 +18,42 @@ public struct MessageDraft: Sendable, Equatable {
     public let files: [FileReference]
     /// Client-chosen idempotency key: the same sender and nonce is stored once.
     public let nonce: String?
+    /// The message of the same chat this one answers.
+    public let replyToID: Int64?
 
     /// Checks the rules every send obeys: content within the length limit and not blank
     /// unless files are attached, at most `maxFiles` files, a nonce of 1–64 characters.
-    public init(content: String?, files: [FileReference] = [], nonce: String? = nil) throws(ValidationError) {
+    public init(content: String?, files: [FileReference] = [], nonce: String? = nil,
+                replyToID: Int64? = nil) throws(ValidationError) {
         guard files.count <= Self.maxFiles else {
             throw ValidationError("a message may carry at most \(Self.maxFiles) files")
         }
-        if let content, content.unicodeScalars.count > Self.maxContentLength {
-            throw ValidationError("content must be at most \(Self.maxContentLength) characters")
-        }
-        let isBlank = content.map { $0.unicodeScalars.allSatisfy(\.properties.isWhitespace) } ?? true
-        if isBlank && files.isEmpty {
-            throw ValidationError("a message needs non-empty content or files")
-        }
+        try Self.validate(content: content, hasFiles: !files.isEmpty)
         if let nonce, nonce.isEmpty || nonce.unicodeScalars.count > Self.maxNonceLength {
             throw ValidationError("nonce must be 1 to \(Self.maxNonceLength) characters")
         }
         self.content = content
         self.files = files
         self.nonce = nonce
+        self.replyToID = replyToID
     }
 
-    /// Reads `content`, `files` and `nonce` from a request object.
+    /// The content rule of sends and edits: at most `maxContentLength` characters, and not
+    /// blank unless the message has files.
+    public static func validate(content: String?, hasFiles: Bool) throws(ValidationError) {
+        if let content, content.unicodeScalars.count > maxContentLength {
+            throw ValidationError("content must be at most \(maxContentLength) characters")
+        }
+        let isBlank = content.map { $0.unicodeScalars.allSatisfy(\.properties.isWhitespace) } ?? true
+        if isBlank && !hasFiles {
+            throw ValidationError("a message needs non-empty content or files")
+        }
+    }
+
+    /// Reads `content`, `files`, `nonce` and `reply_to_id` from a request object.
     public init(_ fields: JSONFields) throws(ValidationError) {
         let nonce = try Self.nonce(in: fields)
+        let replyToID = try fields.optionalID("reply_to_id")
         let content = try fields.optionalString("content")
         var references: [FileReference] = []
         if let files = try fields.optionalArray("files") {
@@ -53,7 +64,7 @@ public struct MessageDraft: Sendable, Equatable {
                 references.append(try Self.reference(file))
             }
         }
-        try self.init(content: content, files: references, nonce: nonce)
+        try self.init(content: content, files: references, nonce: nonce, replyToID: replyToID)
     }
 
     /// The nonce of a send, validated on its own so that even a refused send can echo it back.

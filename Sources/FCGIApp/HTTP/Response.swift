@@ -27,6 +27,9 @@ public struct Response {
                  body: bytes)
     }
 
+    /// 204: done, nothing to say.
+    public static var noContent: Response { Response(status: .noContent, headers: [("Cache-Control", "no-store")]) }
+
     /// `{"error": message}`.
     public static func error(_ status: HTTPStatus, _ message: String) -> Response {
         var writer = JSONWriter(capacity: message.utf8.count + 16)
@@ -42,6 +45,7 @@ public struct HTTPStatus: Equatable, Sendable {
 
     public static let ok = HTTPStatus(code: 200, reason: "OK")
     public static let created = HTTPStatus(code: 201, reason: "Created")
+    public static let noContent = HTTPStatus(code: 204, reason: "No Content")
     public static let badRequest = HTTPStatus(code: 400, reason: "Bad Request")
     public static let unauthorized = HTTPStatus(code: 401, reason: "Unauthorized")
     public static let forbidden = HTTPStatus(code: 403, reason: "Forbidden")

@@ -14,6 +14,10 @@ enum API {
         router.add("GET", "/chats/:id", ChatRoutes.show)
         router.add("GET", "/chats/:id/messages", MessageRoutes.history)
         router.add("POST", "/chats/:id/messages", MessageRoutes.post)
+        router.add("PATCH", "/chats/:id/messages/:mid", MessageRoutes.edit)
+        router.add("DELETE", "/chats/:id/messages/:mid", MessageRoutes.delete)
+        router.add("PUT", "/chats/:id/messages/:mid/reactions/:emoji", MessageRoutes.react)
+        router.add("DELETE", "/chats/:id/messages/:mid/reactions/:emoji", MessageRoutes.unreact)
 
         router.add("POST", "/upload", UploadRoutes.upload)
 

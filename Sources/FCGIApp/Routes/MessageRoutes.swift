@@ -27,6 +27,53 @@ enum MessageRoutes {
     }
 }
 
+extension MessageRoutes {
+    /// `PATCH /chats/:id/messages/:mid {content}` → the edited message (full shape): the
+    /// sender's own, under the rules of a send; attachments stay.
+    @Sendable static func edit(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let (chatID, messageID) = (try request.idParameter("id"), try request.idParameter("mid"))
+        let fields = try request.jsonFields()
+        guard fields.contains("content") else { throw HTTPError(.badRequest, "content is required") }
+        let content = try fields.optionalString("content")
+        let edited = try context.writer.perform {
+            try $0.editMessage(chatID: chatID, messageID: messageID, by: user.id, content: content)
+        }
+        context.notify(.message(chatID: chatID, messageID: messageID))
+        return .json(edited.full)
+    }
+
+    /// `DELETE /chats/:id/messages/:mid` → 204: the sender, or a group's owner or admin.
+    @Sendable static func delete(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        let (chatID, messageID) = (try request.idParameter("id"), try request.idParameter("mid"))
+        try context.writer.perform { try $0.deleteMessage(chatID: chatID, messageID: messageID, by: user.id) }
+        context.notify(.message(chatID: chatID, messageID: messageID))
+        return .noContent
+    }
+
+    /// `PUT /chats/:id/messages/:mid/reactions/:emoji` → 204; idempotent.
+    @Sendable static func react(_ request: inout Request, _ context: Context) throws -> Response {
+        try setReaction(&request, context, present: true)
+    }
+
+    /// `DELETE /chats/:id/messages/:mid/reactions/:emoji` → 204; idempotent.
+    @Sendable static func unreact(_ request: inout Request, _ context: Context) throws -> Response {
+        try setReaction(&request, context, present: false)
+    }
+
+    private static func setReaction(_ request: inout Request, _ context: Context, present: Bool) throws -> Response {
+        let user = try request.authenticate(context)
+        let (chatID, messageID) = (try request.idParameter("id"), try request.idParameter("mid"))
+        let emoji = try Emoji.validate(request.parameters["emoji"] ?? "")
+        let changed = try context.writer.perform {
+            try $0.setReaction(chatID: chatID, messageID: messageID, by: user.id, emoji: emoji, present: present)
+        }
+        if changed { context.notify(.message(chatID: chatID, messageID: messageID)) }
+        return .noContent
+    }
+}
+
 extension Request {
     /// `limit` (1–1000, default 100), `before_id`, `after_id` (0 allowed: from the start).
     func messageQuery() throws(HTTPError) -> MessageQuery {

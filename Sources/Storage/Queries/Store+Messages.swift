@@ -190,19 +190,28 @@ extension Store {
             }
             files.append(file)
         }
+        if let replyToID = draft.replyToID {
+            let sameChat = try connection.statement("""
+                SELECT 1 FROM messages WHERE id = ? AND chat_id = ? AND deleted_at IS NULL
+                """).first([.integer(replyToID), .integer(outgoing.chatID)]) { _ in true } ?? false
+            guard sameChat else {
+                throw MessengerError.invalid("reply_to_id \(replyToID) is not a message of chat \(outgoing.chatID)")
+            }
+        }
         let createdAt = StoredTime.now()
         try connection.statement("""
-            INSERT INTO messages (chat_id, sender_id, content, nonce, created_at) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO messages (chat_id, sender_id, content, nonce, reply_to_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
             """).run([.integer(outgoing.chatID), .integer(outgoing.senderID), SQLValue(draft.content),
-                      SQLValue(draft.nonce), .text(createdAt)])
+                      SQLValue(draft.nonce), SQLValue(draft.replyToID), .text(createdAt)])
         guard connection.changes == 1 else {
             // The sender used this nonce before: that message is the answer, stored once.
             guard let nonce = draft.nonce,
                   let existingID = try connection.statement("SELECT id FROM messages WHERE sender_id = ? AND nonce = ?")
-                      .first([.integer(outgoing.senderID), .text(nonce)], { $0.int(0) }),
-                  let existing = try message(id: existingID) else {
-                throw StorageError(code: 0, message: "insert stored no row")
+                      .first([.integer(outgoing.senderID), .text(nonce)], { $0.int(0) })
+            else { throw StorageError(code: 0, message: "insert stored no row") }
+            guard let existing = try message(id: existingID) else {
+                throw MessengerError.invalid("nonce \(nonce) was used by a message that has since been deleted")
             }
             return PostedMessage(message: existing, isNew: false, seq: nil)
         }
@@ -213,7 +222,7 @@ extension Store {
         }
         let seq = try appendEvent(.message, .chat(outgoing.chatID), messageID: id)
         let message = Message(id: id, chatID: outgoing.chatID, senderID: outgoing.senderID, content: draft.content,
-                              timestamp: createdAt, files: files)
+                              timestamp: createdAt, files: files, replyToID: draft.replyToID)
         return PostedMessage(message: message, isNew: true, seq: seq)
     }
 
