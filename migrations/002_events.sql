@@ -56,3 +56,12 @@ CREATE TABLE reactions (
     seq        INTEGER NOT NULL,  -- of its REACTION event: the order they reacted in
     PRIMARY KEY (message_id, emoji, user_id)
 ) WITHOUT ROWID;
+
+-- Who blocked whom: a blocked user cannot send into the blocker's direct chat, or start one.
+CREATE TABLE blocks (
+    blocker_id INTEGER NOT NULL REFERENCES users(id),
+    blocked_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (blocker_id, blocked_id),
+    CHECK (blocker_id <> blocked_id)
+) WITHOUT ROWID;

@@ -19,8 +19,8 @@ import Testing
         #expect(throws: ValidationError("name must not be empty")) { try group(#"{"name":"","participants":[2]}"#) }
         #expect(throws: ValidationError("name must not be empty")) { try group(#"{"name":" \t ","participants":[2]}"#) }
         #expect(throws: ValidationError("name must be a string, got number")) { try group(#"{"name":5,"participants":[2]}"#) }
-        #expect(throws: ValidationError("name must be at most 100 characters")) {
-            try group(#"{"name":"\#(String(repeating: "n", count: 101))","participants":[2]}"#)
+        #expect(throws: ValidationError("name must be at most 128 characters")) {
+            try group(#"{"name":"\#(String(repeating: "n", count: 129))","participants":[2]}"#)
         }
         #expect(throws: Never.self) { try group(#"{"name":"\#(String(repeating: "n", count: 100))","participants":[2]}"#) }
     }

@@ -144,7 +144,7 @@ private extension String {
     }
 
     @Test func groupName() throws {
-        #expect(throws: ValidationError("name must be at most 100 characters")) {
+        #expect(throws: ValidationError("name must be at most 128 characters")) {
             try GroupDraft(JSONFields(parsing: Array(#"{"name":"\#(zalgo)","participants":[]}"#.utf8)))
         }
     }

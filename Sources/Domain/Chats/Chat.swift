@@ -93,18 +93,17 @@ public struct InitiatedChat: Sendable, Equatable, JSONEncodable {
 
 /// `POST /chats`: a new group chat.
 public struct GroupDraft: Sendable, Equatable {
-    public static let maxNameLength = 100
+    public static let maxNameLength = 128
+    /// Participants besides the creator, at creation and at most ever after.
     public static let maxParticipants = 1000
+    /// Members a group may hold: its creator and `maxParticipants` others.
+    public static var maxMembers: Int { maxParticipants + 1 }
 
     public let name: String
     public let participants: [Int64]
 
     public init(_ fields: JSONFields) throws(ValidationError) {
-        let name = try fields.string("name")
-        guard !name.allSatisfy(\.isWhitespace) else { throw ValidationError("name must not be empty") }
-        guard name.unicodeScalars.count <= Self.maxNameLength else {
-            throw ValidationError("name must be at most \(Self.maxNameLength) characters")
-        }
+        let name = try Self.validateName(fields.string("name"))
         guard let values = try fields.optionalArray("participants") else {
             throw ValidationError("participants is required")
         }
@@ -120,5 +119,35 @@ public struct GroupDraft: Sendable, Equatable {
         }
         self.name = name
         self.participants = ids
+    }
+
+    /// A group's name: 1–128 characters, not blank.
+    public static func validateName(_ name: String) throws(ValidationError) -> String {
+        guard !name.allSatisfy(\.isWhitespace) else { throw ValidationError("name must not be empty") }
+        guard name.unicodeScalars.count <= maxNameLength else {
+            throw ValidationError("name must be at most \(maxNameLength) characters")
+        }
+        return name
+    }
+}
+
+/// One member of a chat as `GET /chats/:id/members` lists it.
+public struct ChatMember: Sendable, Equatable, JSONEncodable {
+    public let userID: Int64
+    public let role: ChatRole
+    public let joinedAt: String
+
+    public init(userID: Int64, role: ChatRole, joinedAt: String) {
+        self.userID = userID
+        self.role = role
+        self.joinedAt = joinedAt
+    }
+
+    public func encode(to writer: inout JSONWriter) {
+        writer.object { json in
+            json.field("user_id", userID)
+            json.field("role", role.rawValue)
+            json.field("joined_at", joinedAt)
+        }
     }
 }

@@ -38,4 +38,27 @@ enum UserRoutes {
         context.notify(.user(userID: user.id))
         return .json(updated)
     }
+
+    /// `GET /users/me/blocks` → the users you blocked.
+    @Sendable static func blocks(_ request: inout Request, _ context: Context) throws -> Response {
+        let user = try request.authenticate(context)
+        return .json(try context.store.blockedUsers(by: user.id))
+    }
+
+    /// `PUT /users/me/blocks/:uid` → 204; idempotent.
+    @Sendable static func block(_ request: inout Request, _ context: Context) throws -> Response {
+        try setBlock(&request, context, blocked: true)
+    }
+
+    /// `DELETE /users/me/blocks/:uid` → 204; idempotent.
+    @Sendable static func unblock(_ request: inout Request, _ context: Context) throws -> Response {
+        try setBlock(&request, context, blocked: false)
+    }
+
+    private static func setBlock(_ request: inout Request, _ context: Context, blocked: Bool) throws -> Response {
+        let user = try request.authenticate(context)
+        let target = try request.idParameter("uid")
+        try context.writer.perform { try $0.setBlock(blockerID: user.id, userID: target, blocked: blocked) }
+        return .noContent
+    }
 }

@@ -108,6 +108,9 @@ extension Store {
                 return InitiatedChat(chatID: existing, created: false)
             }
             guard try user(id: peerID) != nil else { throw MessengerError.notFound("user \(peerID) not found") }
+            if try hasBlocked(peerID, userID) {
+                throw MessengerError.forbidden("blocked: this user does not accept new chats from you")
+            }
             try connection.statement("""
                 INSERT INTO chats (chat_type, creator_id, direct_low, direct_high) VALUES ('direct', ?, ?, ?)
                 """).run([.integer(userID), .integer(min(userID, peerID)), .integer(max(userID, peerID))])

@@ -178,6 +178,7 @@ extension Store {
             }
             throw MessengerError.forbidden("you are not a member of chat \(outgoing.chatID)")
         }
+        try refuseIfBlocked(senderID: outgoing.senderID, chatID: outgoing.chatID)
         var files: [StoredFile] = []
         for reference in draft.files {
             let file: StoredFile?
