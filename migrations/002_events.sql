@@ -65,3 +65,12 @@ CREATE TABLE blocks (
     PRIMARY KEY (blocker_id, blocked_id),
     CHECK (blocker_id <> blocked_id)
 ) WITHOUT ROWID;
+
+-- Who is online, as the relay last knew it, and when each user was last seen: written on
+-- every first connect and last disconnect, so that `last_seen` survives a relay restart
+-- (which marks everyone offline as it starts).
+CREATE TABLE presence (
+    user_id   INTEGER PRIMARY KEY REFERENCES users(id),
+    online    INTEGER NOT NULL CHECK (online IN (0, 1)),
+    last_seen TEXT    NOT NULL
+);

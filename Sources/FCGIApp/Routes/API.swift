@@ -16,6 +16,8 @@ enum API {
         router.add("POST", "/chats", ChatRoutes.createGroup)
         router.add("GET", "/chats/:id", ChatRoutes.show)
         router.add("PATCH", "/chats/:id", MemberRoutes.rename)
+        router.add("POST", "/chats/:id/read", ReadRoutes.markRead)
+        router.add("GET", "/chats/:id/receipts", ReadRoutes.receipts)
         router.add("GET", "/chats/:id/members", MemberRoutes.list)
         router.add("POST", "/chats/:id/members", MemberRoutes.add)
         router.add("DELETE", "/chats/:id/members/:uid", MemberRoutes.remove)
@@ -29,8 +31,9 @@ enum API {
 
         router.add("POST", "/upload", UploadRoutes.upload)
 
-        // Protocol 2: the event stream for pull clients.
+        // Protocol 2: the event stream for pull clients, and who is online.
         router.add("GET", "/events", EventRoutes.list)
+        router.add("GET", "/presence", ReadRoutes.presence)
 
         // Seed 001, the earlier API: messages addressed to a person.
         router.add("POST", "/send", LegacyRoutes.send)

@@ -50,36 +50,6 @@ extension Store {
             """).rows([.integer(userID)]) { $0.int(0) }
     }
 
-    // MARK: Protocol-2 chats
-
-    /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
-    /// caller has checked that they are a member.
-    public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
-        let (lastReadID, role) = try connection.statement("""
-            SELECT last_read_id, role FROM chat_members WHERE chat_id = ? AND user_id = ?
-            """).first([.integer(chat.id), .integer(userID)]) { ($0.int(0), ChatRole(rawValue: $0.string(1)) ?? .member) }
-            ?? (0, .member)
-        let unread = try connection.statement("""
-            SELECT count(*) FROM messages
-            WHERE chat_id = ? AND id > ? AND sender_id <> ? AND deleted_at IS NULL
-            """).first([.integer(chat.id), .integer(lastReadID), .integer(userID)]) { $0.int(0) } ?? 0
-        return ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: unread,
-                        lastReadID: lastReadID, role: role)
-    }
-
-    /// Every chat `userID` belongs to as they see it, newest activity (last message, or
-    /// creation) first.
-    public func chatViews(forUser userID: Int64) throws -> [ChatView] {
-        try connection.read {
-            let chats = try connection.statement(Self.chatSelect + """
-                 JOIN chat_members m ON m.chat_id = c.id WHERE m.user_id = ?
-                 ORDER BY max(c.created_at, coalesce((SELECT created_at FROM messages
-                     WHERE chat_id = c.id AND deleted_at IS NULL ORDER BY id DESC LIMIT 1), '')) DESC, c.id DESC
-                """).rows([.integer(userID)], Self.chat)
-            return try chats.map { try chatView($0, for: userID) }
-        }
-    }
-
     /// The chat `userID` may read: 404 if it does not exist, 403 if they are not a member.
     public func accessibleChat(id: Int64, userID: Int64) throws -> Chat {
         guard let chat = try chat(id: id) else { throw MessengerError.notFound("chat \(id) not found") }
@@ -146,6 +116,50 @@ extension Store {
                 """).run([.integer(chatID), .integer(seq), .integer(creatorID), .text(list)])
             guard let chat = try chat(id: chatID) else { throw StorageError(code: 0, message: "chat vanished after insert") }
             return chat
+        }
+    }
+
+    // MARK: Protocol-2 chats
+
+    /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
+    /// caller has checked that they are a member.
+    public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
+        try chatViews(userID: userID, where: "c.id = ?2", [.integer(chat.id)]).first
+            ?? ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: 0, lastReadID: 0, role: .member)
+    }
+
+    /// Every chat `userID` belongs to as they see it, newest activity (last message, or
+    /// creation) first: one query for the chats with their markers and counts, one for the
+    /// last messages.
+    public func chatViews(forUser userID: Int64) throws -> [ChatView] {
+        try connection.read {
+            try chatViews(userID: userID, where: "1", []).sorted { a, b in
+                let (ta, tb) = (a.lastMessage.map { max($0.timestamp, a.chat.createdAt) } ?? a.chat.createdAt,
+                                b.lastMessage.map { max($0.timestamp, b.chat.createdAt) } ?? b.chat.createdAt)
+                return ta != tb ? ta > tb : a.chat.id > b.chat.id
+            }
+        }
+    }
+
+    private func chatViews(userID: Int64, where condition: String, _ values: [SQLValue]) throws -> [ChatView] {
+        let rows = try connection.statement("""
+            SELECT c.id, c.name, c.chat_type, c.created_at,
+                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
+                   m.last_read_id, m.role,
+                   (SELECT count(*) FROM messages x
+                    WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
+                   (SELECT id FROM messages x WHERE x.chat_id = c.id AND x.deleted_at IS NULL ORDER BY id DESC LIMIT 1)
+            FROM chat_members m JOIN chats c ON c.id = m.chat_id
+            WHERE m.user_id = ?1 AND \(condition)
+            """).rows([.integer(userID)] + values) { row in
+                (chat: Self.chat(row), lastReadID: row.int(5), role: ChatRole(rawValue: row.string(6)) ?? .member,
+                 unread: row.int(7), lastMessageID: row.optionalInt(8))
+            }
+        let last = Dictionary(try messages(ids: rows.compactMap(\.lastMessageID)).map { ($0.id, $0) },
+                              uniquingKeysWith: { first, _ in first })
+        return rows.map { row in
+            ChatView(chat: row.chat, lastMessage: row.lastMessageID.flatMap { last[$0] }, unreadCount: row.unread,
+                     lastReadID: row.lastReadID, role: row.role)
         }
     }
 }

@@ -217,6 +217,9 @@ extension Store {
             return PostedMessage(message: existing, isNew: false, seq: nil)
         }
         let id = connection.lastInsertRowID
+        // Your own send is read by you: it moves your marker.
+        try connection.statement("UPDATE chat_members SET last_read_id = ?1 WHERE chat_id = ?2 AND user_id = ?3")
+            .run([.integer(id), .integer(outgoing.chatID), .integer(outgoing.senderID)])
         let link = try connection.statement("INSERT INTO message_files (message_id, position, file_id) VALUES (?, ?, ?)")
         for (position, file) in files.enumerated() {
             try link.run([.integer(id), .integer(Int64(position)), .integer(file.id)])

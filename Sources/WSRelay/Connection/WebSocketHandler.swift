@@ -61,6 +61,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         pingTask?.cancel()
         if case .ready(let userID) = state, let handle {
             relay.registry.remove(handle, userID: userID)
+            relay.dispatcher.signal(.disconnected(userID: userID))
         }
         handle = nil
     }
@@ -142,8 +143,14 @@ final class WebSocketHandler: ChannelInboundHandler {
             submit(PendingSend(sender: handle, senderID: userID, target: .chat(chatID), draft: draft), context: context)
         case (.sendToUser(let username, let draft), .ready(let userID)):
             submit(PendingSend(sender: handle, senderID: userID, target: .user(username), draft: draft), context: context)
+        case (.read(let chatID, let messageID), .ready(let userID)):
+            relay.dispatcher.signal(.read(sender: handle, userID: userID, chatID: chatID, messageID: messageID))
+        case (.typing(let chatID), .ready(let userID)):
+            relay.dispatcher.signal(.typing(sender: handle, userID: userID, chatID: chatID))
         case (.send(_, let draft), .awaitingIdentify), (.sendToUser(_, let draft), .awaitingIdentify):
             reply(.error(message: "send IDENTIFY first", nonce: draft.nonce), context: context)
+        case (.read, .awaitingIdentify), (.typing, .awaitingIdentify):
+            reply(.error(message: "send IDENTIFY first", nonce: nil), context: context)
         }
     }
 

@@ -59,13 +59,21 @@ struct CommitRound {
     }
 
     private func refusal(_ error: any Error, nonce: String?) -> ServerFrame {
+        .refusal(error, nonce: nonce, logger: logger)
+    }
+}
+
+extension ServerFrame {
+    /// The ERROR frame for a send or op that failed: a refusal's own reason, "server busy;
+    /// retry" when the database stayed locked, else an internal error (logged).
+    static func refusal(_ error: any Error, nonce: String?, logger: Logger) -> ServerFrame {
         switch error {
         case let refusal as MessengerError:
             return .error(message: refusal.message, nonce: nonce)
         case let storage as StorageError where storage.isBusy:
             return .error(message: "server busy; retry", nonce: nonce)
         default:
-            logger.error("send failed", metadata: ["error": "\(error)"])
+            logger.error("request failed", metadata: ["error": "\(error)"])
             return .error(message: "internal error; retry", nonce: nonce)
         }
     }

@@ -31,6 +31,8 @@ final class Dispatcher: Sendable {
         queue = SendQueue(limits: limits, pollInterval: pollInterval)
         // Deliver from now on; a client that was away resumes with `since`.
         let head = try store.latestSeq()
+        // Nobody is connected to a relay that is starting.
+        try store.resetPresence()
         cursor = Atomic(head)
         thread = ThreadConfined(StorageThread(store: store, registry: registry, limits: limits,
                                                       logger: logger, retention: retention, head: head))
@@ -56,6 +58,9 @@ final class Dispatcher: Sendable {
     /// the storage thread between rounds, so that nothing is missed or doubled between the
     /// handshake (or the client's `since`) and the registration.
     func join(_ join: Join) { queue.join(join) }
+
+    /// Queues a READ, TYPING or disconnection for the next round.
+    func signal(_ signal: Signal) { queue.signal(signal) }
 
     /// Asks for a catch-up read soon (a notification arrived).
     func wake() { queue.wake() }
@@ -94,6 +99,7 @@ private final class StorageThread {
     private let replay: Replay
     private let commitRound: CommitRound
     private let fanOut: FanOut
+    private let signals: SignalHandler
     private let retention: EventRetention
     private var deliveredThrough: Int64
     private var nextPrune: TimeInterval = 0
@@ -109,22 +115,26 @@ private final class StorageThread {
         replay = Replay(store: store, registry: registry, encoder: encoder, limits: limits)
         commitRound = CommitRound(store: store, logger: logger)
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
+        signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
         deliveredThrough = head
     }
 
     /// One round; returns the delivery cursor after it.
     func process(_ round: SendQueue.Round) -> Int64 {
         var outbox = Outbox()
+        var joined: [Int64] = []
         for join in round.joins {
             do {
                 try replay.register(join, through: deliveredThrough, into: &outbox)
+                joined.append(join.userID)
             } catch {
                 // This socket alone: it reconnects and resumes; the others go on.
                 logger.error("registering a connection failed", metadata: ["error": "\(error)"])
                 join.handle.close(.internalError)
             }
         }
-        let outcome = commitRound.commit(round.sends)
+        var outcome = commitRound.commit(round.sends)
+        signals.handle(round.signals, joined: joined, replies: &outcome.replies, into: &outbox)
         do {
             try deliver(outcome.committed, into: &outbox)
         } catch {

@@ -44,6 +44,13 @@ final class FanOut {
         if !v2.isEmpty { outbox.add(v2, try encoder.v2Frame(event, for: 0)) }
     }
 
+    /// Sends an ephemeral frame (TYPING, PRESENCE: no seq, never replayed) to the protocol-2
+    /// sockets of `userIDs`.
+    func sendEphemeral(_ frame: ServerFrame, to userIDs: some Sequence<Int64>, into outbox: inout Outbox) {
+        let handles = registry.subscribers(of: userIDs).filter { $0.subscriber.version == .v2 }.map(\.subscriber.handle)
+        if !handles.isEmpty { outbox.add(handles, encoder.encode(frame)) }
+    }
+
     /// The users who may see `event` now.
     private func audience(of event: Event) throws -> [Int64] {
         switch event.audience {
@@ -56,7 +63,8 @@ final class FanOut {
         }
     }
 
-    private func members(of chatID: Int64) throws -> [Membership] {
+    /// A chat's members, from the cache.
+    func members(of chatID: Int64) throws -> [Membership] {
         if let cached = memberships[chatID] { return cached }
         let loaded = try store.memberships(chatID: chatID)
         if memberships.count >= Self.maxCachedChats { memberships.removeAll(keepingCapacity: true) }

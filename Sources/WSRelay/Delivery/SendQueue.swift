@@ -32,6 +32,16 @@ struct Join: Sendable {
     let start: Start
 }
 
+/// Something a socket asks of the storage thread that is not a send.
+enum Signal: Sendable {
+    /// Protocol 2's READ op.
+    case read(sender: ConnectionHandle, userID: Int64, chatID: Int64, messageID: Int64)
+    /// Protocol 2's TYPING op.
+    case typing(sender: ConnectionHandle, userID: Int64, chatID: Int64)
+    /// A connection of this user closed: they may have gone offline.
+    case disconnected(userID: Int64)
+}
+
 /// What the event loops hand the storage thread — sends, joins, wake-ups — and the rules for
 /// when a round starts. Every member is guarded by one condition; `next` is the storage
 /// thread's only way in.
@@ -40,6 +50,7 @@ final class SendQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [PendingSend] = []
     private var joins: [Join] = []
+    private var signals: [Signal] = []
     private var wakeRequested = false
     private var stopping = false
     private var lastRound: TimeInterval = 0
@@ -83,6 +94,14 @@ final class SendQueue: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Queues a READ, TYPING or disconnection; it is handled in the next round.
+    func signal(_ signal: Signal) {
+        condition.lock()
+        signals.append(signal)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Asks for a catch-up read soon: at once, or `notificationRoundInterval` after the
     /// previous round.
     func wake() {
@@ -106,6 +125,7 @@ final class SendQueue: @unchecked Sendable {
     struct Round {
         let sends: [PendingSend]
         let joins: [Join]
+        let signals: [Signal]
         /// The queue was stopped and this round empties it: the last one.
         let isLast: Bool
     }
@@ -115,7 +135,7 @@ final class SendQueue: @unchecked Sendable {
     func next() -> Round {
         condition.lock()
         defer { condition.unlock() }
-        while pending.isEmpty && joins.isEmpty && !stopping {
+        while pending.isEmpty && joins.isEmpty && signals.isEmpty && !stopping {
             if wakeRequested {
                 let due = lastRound + Self.notificationRoundInterval
                 let now = ProcessInfo.processInfo.systemUptime
@@ -125,7 +145,7 @@ final class SendQueue: @unchecked Sendable {
                 break  // the poll: look for events nobody told us about
             }
         }
-        while !pending.isEmpty && pending.count < limits.maxBatch && joins.isEmpty && !stopping {
+        while !pending.isEmpty && pending.count < limits.maxBatch && joins.isEmpty && signals.isEmpty && !stopping {
             let due = lastRound + Self.sendRoundInterval
             let now = ProcessInfo.processInfo.systemUptime
             if now >= due { break }
@@ -135,8 +155,10 @@ final class SendQueue: @unchecked Sendable {
         pending.removeFirst(sends.count)
         let joining = joins
         joins.removeAll()
+        let signalled = signals
+        signals.removeAll()
         wakeRequested = false
         lastRound = ProcessInfo.processInfo.systemUptime
-        return Round(sends: sends, joins: joining, isLast: stopping && pending.isEmpty)
+        return Round(sends: sends, joins: joining, signals: signalled, isLast: stopping && pending.isEmpty)
     }
 }

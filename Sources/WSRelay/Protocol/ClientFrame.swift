@@ -8,6 +8,10 @@ enum ClientFrame: Equatable {
     case send(chatID: Int64, draft: MessageDraft)
     /// Seed 001: `{receiver_username, content, nonce?}`.
     case sendToUser(username: String, draft: MessageDraft)
+    /// `{"op":"READ","d":{chat_id, message_id}}`: move the read marker forward.
+    case read(chatID: Int64, messageID: Int64)
+    /// `{"op":"TYPING","d":{chat_id}}`: tell the chat's other members.
+    case typing(chatID: Int64)
 
     /// A frame that cannot be acted on; `nonce` is echoed in the ERROR frame when known.
     struct Refusal: Error, Equatable {
@@ -51,6 +55,11 @@ enum ClientFrame: Equatable {
                     stream.since = seq
                 }
                 return .identify(token: token, stream: stream)
+            case "READ":
+                let inner = try Self.data(of: fields, op: op)
+                return .read(chatID: try inner.id("chat_id"), messageID: try inner.id("message_id"))
+            case "TYPING":
+                return .typing(chatID: try Self.data(of: fields, op: op).id("chat_id"))
             default:
                 throw ValidationError("unknown op \(op.prefix(32))")
             }
@@ -64,6 +73,14 @@ enum ClientFrame: Equatable {
             return .sendToUser(username: username, draft: draft)
         }
         throw ValidationError("expected a message with chat_id or receiver_username, or an op frame")
+    }
+
+    /// The `d` object of an op frame.
+    private static func data(of fields: JSONFields, op: String) throws(ValidationError) -> JSONFields {
+        guard let data = fields.members["d"], let inner = try? JSONFields(data) else {
+            throw ValidationError("\(op) needs a d object")
+        }
+        return inner
     }
 }
 

@@ -1,4 +1,5 @@
 import Domain
+import Storage
 
 /// An `{"op": …, "d": …}` frame from the relay that is not an event. Events go out through
 /// `EventEncoder`: on protocol 1 messages as bare seed objects, on protocol 2 with their seq.
@@ -11,6 +12,10 @@ enum ServerFrame: JSONEncodable {
     case ack(nonce: String, messageID: Int64)
     case error(message: String, nonce: String?)
     case chat(Chat)
+    /// Protocol 2, ephemeral (no seq, never replayed): someone is typing in a chat.
+    case typing(chatID: Int64, userID: Int64)
+    /// Protocol 2, ephemeral: someone came online or went offline.
+    case presence(Presence)
 
     func encode(to writer: inout JSONWriter) {
         writer.object { json in
@@ -43,6 +48,16 @@ enum ServerFrame: JSONEncodable {
             case .chat(let chat):
                 json.field("op", "CHAT")
                 json.field("d", chat)
+            case .typing(let chatID, let userID):
+                json.field("op", "TYPING")
+                json.key("d")
+                json.object { d in
+                    d.field("chat_id", chatID)
+                    d.field("user_id", userID)
+                }
+            case .presence(let presence):
+                json.field("op", "PRESENCE")
+                json.field("d", presence)
             }
         }
     }
