@@ -13,7 +13,7 @@ enum FanoutScenario {
         fixtures.close()
         say("ws-fanout: group chat \(chatID) with \(users.count) members")
 
-        let window = options.effectiveWindow
+        let window = options.window
         let flatOut = options.rate == 0
         let tracker = FanoutTracker(window: window)
         say("ws-fanout: opening \(users.count) sockets")

@@ -13,7 +13,7 @@ enum IngestScenario {
         fixtures.close()
 
         let stats = try load.makeLoopStats()
-        let window = options.effectiveWindow
+        let window = options.window
         let flatOut = options.rate == 0
         say("ws-ingest: opening \(options.users) sockets")
         let opened = SocketFleet.open(

@@ -1,0 +1,179 @@
+import ArgumentParser
+
+/// `LoadGen <scenario> [options]`: one subcommand per scenario, each with its own `--help`.
+struct LoadGenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "LoadGen",
+        abstract: "The load generator behind scripts/bench.",
+        discussion: "Prints human-readable progress on stderr and one JSON line on stdout at the end.",
+        subcommands: [WSIngestCommand.self, WSFanoutCommand.self, WSIdleCommand.self, RestWriteCommand.self,
+                      WSFloorCommand.self])
+}
+
+/// A scenario's command: validated flags turned into `Options`, then the run.
+protocol ScenarioCommand: ParsableCommand {
+    var options: Options { get }
+}
+
+extension ScenarioCommand {
+    func run() throws {
+        LoadRun.run(options)
+    }
+}
+
+struct WSIngestCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-ingest",
+        abstract: "N users in N/2 direct chats, each sending {chat_id, content, nonce} flat out (or at --rate in total).",
+        discussion: "Measures ACKed messages/s and send -> ACK latency; every ACK is matched to the nonce in flight, and ACKs missing after the drain are reported as lost.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Users, one socket each, two per direct chat")
+    var users = 200
+
+    @Option(name: .customLong("window"), help: "Unacknowledged messages per socket")
+    var inFlight = 1
+
+    mutating func validate() throws {
+        try target.validate()
+        try window.validate()
+        try Bounds.check(users, 1...60_000, "users")
+        try Bounds.checkPairs(users)
+        try Bounds.check(inFlight, 1...4096, "window")
+    }
+
+    var options: Options {
+        var options = Options(scenario: .wsIngest)
+        target.apply(to: &options)
+        window.apply(to: &options)
+        options.users = users
+        options.window = inFlight
+        return options
+    }
+}
+
+struct WSFanoutCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-fanout",
+        abstract: "One group chat of M members, all connected; the first member sends flat out (or at --rate).",
+        discussion: "Measures deliveries/s and send -> last member's delivery; every member checks that it gets each message once and in order, and messages not delivered to every member after the drain are reported as lost.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Members of the group, the sender included")
+    var members = 1000
+
+    @Option(name: .customLong("window"), help: "Messages the sender may have not yet delivered to every member")
+    var inFlight = 16
+
+    @Option(help: "Seconds before a message some member has not received counts as lost")
+    var lossTimeout = 5.0
+
+    mutating func validate() throws {
+        try target.validate()
+        try window.validate()
+        try Bounds.check(members, 2...1001, "members")
+        try Bounds.check(inFlight, 1...4096, "window")
+        try Bounds.check(lossTimeout, 0.1...600, "loss-timeout")
+    }
+
+    var options: Options {
+        var options = Options(scenario: .wsFanout)
+        target.apply(to: &options)
+        window.apply(to: &options)
+        options.members = members
+        options.window = inFlight
+        options.lossTimeout = lossTimeout
+        return options
+    }
+}
+
+struct WSIdleCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-idle",
+        abstract: "Opens N authenticated sockets, prints \"ready <open sockets>\" on stdout, holds them --hold seconds.")
+
+    @OptionGroup var target: TargetOptions
+
+    @Option(help: "Sockets, one user each")
+    var users = 200
+
+    @Option(help: "Seconds to hold the sockets after \"ready\"")
+    var hold = 10.0
+
+    mutating func validate() throws {
+        try target.validate()
+        try Bounds.check(users, 1...60_000, "users")
+        try Bounds.check(hold, 0...3600, "hold")
+    }
+
+    var options: Options {
+        var options = Options(scenario: .wsIdle)
+        target.apply(to: &options)
+        options.users = users
+        options.hold = hold
+        return options
+    }
+}
+
+struct RestWriteCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rest-write",
+        abstract: "POST /chats/:id/messages over N keep-alive connections; committed msgs/s.",
+        discussion: "Each 200 must be the stored message (its id, chat and content); committed_total counts every 200 of the run, warm-up and drain included, for a comparison with the database's rows.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Keep-alive connections, one user each, two per direct chat")
+    var users = 200
+
+    mutating func validate() throws {
+        try target.validate()
+        try window.validate()
+        try Bounds.check(users, 1...60_000, "users")
+        try Bounds.checkPairs(users)
+    }
+
+    var options: Options {
+        var options = Options(scenario: .restWrite)
+        target.apply(to: &options)
+        window.apply(to: &options)
+        options.users = users
+        return options
+    }
+}
+
+struct WSFloorCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-floor",
+        abstract: "Not a load: a stand-in relay on --socket that answers sends like WSRelay but stores nothing.",
+        discussion: "Echo, ACK and a copy to each of --copies-to; nginx's /ws pointed at it gives the floor baselines for ws-ingest and ws-fanout. Runs until SIGTERM.")
+
+    @Option(help: "The Unix socket to listen on (an absolute path shorter than 100 bytes)")
+    var socket: String
+
+    @Option(help: "'senders': the chat's other senders (for ws-ingest); 'all': every other open socket (for ws-fanout)")
+    var copiesTo = Options.FloorCopies.senders
+
+    @Option(help: "Event loop threads")
+    var threads = 2
+
+    mutating func validate() throws {
+        guard socket.hasPrefix("/"), socket.utf8.count < 100 else {
+            throw ValidationError("--socket takes an absolute path shorter than 100 bytes")
+        }
+        try Bounds.check(threads, 1...64, "threads")
+    }
+
+    var options: Options {
+        var options = Options(scenario: .wsFloor)
+        options.socket = socket
+        options.copiesTo = copiesTo
+        options.threads = threads
+        return options
+    }
+}
