@@ -11,6 +11,7 @@ final class LoopStats {
 
     @inline(__always)
     func answered(at now: UInt64, after nanos: UInt64) {
+        tally.answeredAll += 1
         guard window.contains(now) else { return }
         tally.answered += 1
         tally.latency.record(Tally.micros(nanos))
@@ -24,6 +25,21 @@ final class LoopStats {
     /// Errors count whenever they happen: a clean run has none, warm-up included.
     func error() {
         tally.errors += 1
+    }
+
+    /// An answer for a send already answered.
+    func duplicate() {
+        tally.duplicates += 1
+    }
+
+    /// An answer for a send never made.
+    func unknown() {
+        tally.unknown += 1
+    }
+
+    /// Sends never answered by the end of the drain.
+    func lost(_ count: Int) {
+        tally.lost += count
     }
 
     func skipped(_ count: Int, at now: UInt64) {
