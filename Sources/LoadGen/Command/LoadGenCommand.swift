@@ -10,7 +10,8 @@ struct LoadGenCommand: ParsableCommand {
                       WSFloorCommand.self])
 }
 
-/// A scenario's command: validated flags turned into `Options`, then the run.
+/// A scenario's command: validated flags turned into `Options`, then the run. (The option
+/// groups' own `validate()` is run by swift-argument-parser before the command's.)
 protocol ScenarioCommand: ParsableCommand {
     var options: Options { get }
 }
@@ -37,17 +38,13 @@ struct WSIngestCommand: ScenarioCommand {
     var inFlight = 1
 
     mutating func validate() throws {
-        try target.validate()
-        try window.validate()
         try Bounds.check(users, 1...60_000, "users")
         try Bounds.checkPairs(users)
         try Bounds.check(inFlight, 1...4096, "window")
     }
 
     var options: Options {
-        var options = Options(scenario: .wsIngest)
-        target.apply(to: &options)
-        window.apply(to: &options)
+        var options = Options(.wsIngest, target: target, window: window)
         options.users = users
         options.window = inFlight
         return options
@@ -73,17 +70,13 @@ struct WSFanoutCommand: ScenarioCommand {
     var lossTimeout = 5.0
 
     mutating func validate() throws {
-        try target.validate()
-        try window.validate()
         try Bounds.check(members, 2...1001, "members")
         try Bounds.check(inFlight, 1...4096, "window")
         try Bounds.check(lossTimeout, 0.1...600, "loss-timeout")
     }
 
     var options: Options {
-        var options = Options(scenario: .wsFanout)
-        target.apply(to: &options)
-        window.apply(to: &options)
+        var options = Options(.wsFanout, target: target, window: window)
         options.members = members
         options.window = inFlight
         options.lossTimeout = lossTimeout
@@ -105,14 +98,12 @@ struct WSIdleCommand: ScenarioCommand {
     var hold = 10.0
 
     mutating func validate() throws {
-        try target.validate()
         try Bounds.check(users, 1...60_000, "users")
         try Bounds.check(hold, 0...3600, "hold")
     }
 
     var options: Options {
-        var options = Options(scenario: .wsIdle)
-        target.apply(to: &options)
+        var options = Options(.wsIdle, target: target)
         options.users = users
         options.hold = hold
         return options
@@ -132,16 +123,12 @@ struct RestWriteCommand: ScenarioCommand {
     var users = 200
 
     mutating func validate() throws {
-        try target.validate()
-        try window.validate()
         try Bounds.check(users, 1...60_000, "users")
         try Bounds.checkPairs(users)
     }
 
     var options: Options {
-        var options = Options(scenario: .restWrite)
-        target.apply(to: &options)
-        window.apply(to: &options)
+        var options = Options(.restWrite, target: target, window: window)
         options.users = users
         return options
     }

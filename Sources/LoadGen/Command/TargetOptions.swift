@@ -75,6 +75,15 @@ struct WindowOptions: ParsableArguments {
     }
 }
 
+extension Options {
+    /// A scenario's options with the shared groups' flags applied.
+    init(_ scenario: Scenario, target: TargetOptions, window: WindowOptions? = nil) {
+        self.init(scenario: scenario)
+        target.apply(to: &self)
+        window?.apply(to: &self)
+    }
+}
+
 extension WatchedProcesses: ExpressibleByArgument {
     init?(argument: String) {
         guard let parsed = Self.parse(argument) else { return nil }
