@@ -35,16 +35,16 @@ import Testing
         var sends = InFlightSends()
         let first = sends.issue(since: 100)
         let second = sends.issue(since: 200)
-        #expect(sends.answer(second) == .matched(since: 200))
-        #expect(sends.answer(first) == .matched(since: 100))
+        #expect(sends.answer(second) == .matched(since: 200, written: 200))
+        #expect(sends.answer(first) == .matched(since: 100, written: 100))
         #expect(sends.count == 0)
     }
 
     @Test func duplicateAndUnknownAnswersAreToldApart() {
         var sends = InFlightSends()
-        let first = sends.issue(since: 100)
+        let first = sends.issue(since: 100, written: 150)
         _ = sends.issue(since: 200)
-        #expect(sends.answer(first) == .matched(since: 100))
+        #expect(sends.answer(first) == .matched(since: 100, written: 150))
         #expect(sends.answer(first) == .duplicate)
         #expect(sends.answer(7) == .unknown)
         // What is left after the drain is what was lost.

@@ -88,6 +88,7 @@ enum IngestScenario {
         report.add("msgs_per_s", Double(tally.answered) / seconds, digits: 0)
         report.add("deliveries_per_s", Double(tally.delivered) / seconds, digits: 0)
         report.addLatency(tally.latency)
+        if !flatOut { report.addLatency(tally.writtenLatency, prefix: "written_") }
         report.add("skipped", tally.skipped)
         report.addIntegrity(tally)
         report.add("protocol_errors", protocolErrors)

@@ -47,8 +47,8 @@ final class IngestSender: PacedSender {
         case .ack:
             guard let sequence = ServerFrameScanner.nonceSequence(in: text) else { return stats.unknown() }
             switch inFlight.answer(sequence) {
-            case .matched(let since):
-                stats.answered(at: now, after: now &- since)
+            case .matched(let since, let written):
+                stats.answered(at: now, after: now &- since, sinceWritten: now &- written)
                 if flatOut { fill(socket) }
             case .duplicate: stats.duplicate()
             case .unknown: stats.unknown()
@@ -76,9 +76,10 @@ final class IngestSender: PacedSender {
     }
 
     private func send(on socket: WebSocketClient, scheduled: UInt64) {
-        let sequence = inFlight.issue(since: scheduled)
+        let now = monotonicNanos()
+        let sequence = inFlight.issue(since: scheduled, written: now)
         let buffer = frame.encode(sequence, allocator: socket.allocator)
-        stats.sent(at: monotonicNanos())
+        stats.sent(at: now)
         socket.send(text: buffer)
     }
 }

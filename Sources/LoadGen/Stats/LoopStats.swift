@@ -10,11 +10,12 @@ final class LoopStats {
     }
 
     @inline(__always)
-    func answered(at now: UInt64, after nanos: UInt64) {
+    func answered(at now: UInt64, after nanos: UInt64, sinceWritten written: UInt64? = nil) {
         tally.answeredAll += 1
         guard window.contains(now) else { return }
         tally.answered += 1
         tally.latency.record(Tally.micros(nanos))
+        tally.writtenLatency.record(Tally.micros(written ?? nanos))
     }
 
     @inline(__always)

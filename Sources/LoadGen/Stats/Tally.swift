@@ -27,6 +27,9 @@ struct Tally: Sendable {
     /// send → answer (ACK, last member's delivery, HTTP response); with a rate schedule,
     /// from the send's scheduled time (see `RateTicker`).
     var latency = Tally.histogram()
+    /// The frame written → its answer: with a rate, `latency` less the wait behind a busy
+    /// socket, to tell the server's share from the schedule's.
+    var writtenLatency = Tally.histogram()
     /// send → each delivery.
     var deliveryLatency = Tally.histogram()
 
@@ -51,6 +54,7 @@ struct Tally: Sendable {
         gaps += other.gaps
         answeredAll += other.answeredAll
         latency.add(other.latency)
+        writtenLatency.add(other.writtenLatency)
         deliveryLatency.add(other.deliveryLatency)
     }
 }
