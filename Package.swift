@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -62,12 +63,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "FCGIAppTests", dependencies: ["FCGIApp"]),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),
         .testTarget(
             name: "WSRelayTests",
             dependencies: [

@@ -58,10 +58,10 @@ floor_wait_ready() {
 # ws_floor OUTPUT COPIES_TO SCENARIO LOADGEN_ARGS...: runs `LoadGen SCENARIO LOADGEN_ARGS`
 # through a second nginx whose /ws goes to `LoadGen ws-floor --copies-to COPIES_TO` (a
 # stand-in relay that answers like WSRelay and stores nothing) and writes its JSON line to
-# OUTPUT. The stand-in writes each answer at once, where WSRelay's group commit sends a
+# OUTPUT, its exit status to OUTPUT without .json plus .rc (none if it could not start). The stand-in writes each answer at once, where WSRelay's group commit sends a
 # round's frames for a socket together: a reference, not a strict ceiling.
 ws_floor() {
-    local output=$1 copies_to=$2 scenario=$3 dir watch pid
+    local output=$1 copies_to=$2 scenario=$3 dir watch pid rc=0
     shift 3
     dir="$WORK/floor-$(basename "$output" .json)"
     floor_nginx_start "$dir" ws \
@@ -73,7 +73,9 @@ ws_floor() {
         for pid in $(pgrep -P "$FLOOR_NGINX_PID" -d ' '); do watch+=",nginx:$pid"; done
         log "LoadGen $scenario $* (floor: port $FLOOR_PORT)"
         "$LOADGEN" "$scenario" "$@" --port "$FLOOR_PORT" --watch "$watch" >"$output" 2>"$dir/loadgen.log" \
-            || log "warning: LoadGen $scenario against the floor exited with an error (see $dir/loadgen.log)"
+            || rc=$?
+        printf '%s\n' "$rc" >"${output%.json}.rc"
+        (( rc == 0 )) || log "warning: LoadGen $scenario against the floor exited with status $rc (see $dir/loadgen.log)"
         tail -n 1 "$dir/loadgen.log" >&2
     else
         log "warning: the floor relay or its nginx did not start (see $dir); no floor baseline"

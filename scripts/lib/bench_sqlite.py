@@ -2,12 +2,17 @@
 """Raw SQLite insert rate on a given disk: the same-run baseline for the write figures.
 
 usage: bench_sqlite.py DB_PATH single|batch SECONDS
+       bench_sqlite.py DB_PATH count PREFIX
 
 Creates DB_PATH (WAL, synchronous=NORMAL, busy_timeout, the messages table and indexes of
 migrations/001 without foreign keys), inserts rows for SECONDS and prints one JSON line:
 {"mode": ..., "rows_per_s": ...}. `single` commits every row in its own BEGIN IMMEDIATE
 transaction (what one REST write does); `batch` commits 1,000 rows per transaction (what the
 relay's group commit can do at best).
+
+`count` opens the stack's own database read-only and prints {"mode": "count", "prefix": ...,
+"rows": N}: the messages sent by the users named PREFIX_<n> (LoadGen's `--prefix`), for
+comparing with the 200s a rest-write run was answered.
 """
 import json
 import os
@@ -16,7 +21,21 @@ import sys
 import time
 
 
+def count(path: str, prefix: str) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db.execute("PRAGMA busy_timeout = 5000")
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "\\_%"
+    (rows,) = db.execute(
+        "SELECT count(*) FROM messages JOIN users ON users.id = messages.sender_id "
+        "WHERE users.username LIKE ? ESCAPE '\\'", (pattern,)).fetchone()
+    db.close()
+    print(json.dumps({"mode": "count", "prefix": prefix, "rows": rows}))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[2] == "count":
+        return count(sys.argv[1], sys.argv[3])
     if len(sys.argv) != 4 or sys.argv[2] not in ("single", "batch"):
         print(__doc__, file=sys.stderr)
         return 64

@@ -1,7 +1,8 @@
 import NIOCore
 
-/// One member socket of the ws-fanout group. Every member reports its copies to the shared
-/// tracker; the sender's also sends `{"chat_id":G,"content":"f<seq>","nonce":"n<seq>"}`,
+/// One member socket of the ws-fanout group. Every member checks that its copies come in
+/// order and once (`MemberSequence`) and reports each new one to the shared tracker; a gap
+/// or a duplicate is counted, never taken for another socket's copy. The sender's also sends `{"chat_id":G,"content":"f<seq>","nonce":"n<seq>"}`,
 /// keeping at most `window` messages not yet delivered to every member.
 final class FanoutMember: PacedSender {
     private let tracker: FanoutTracker
@@ -10,6 +11,7 @@ final class FanoutMember: PacedSender {
     private let flatOut: Bool
     private let frame: SendFrame
     private var nextSequence: UInt64 = 0
+    private var seen = MemberSequence()
     private var sending = false
     /// Between start and stop: a socket closing then is an error.
     private var active = false
@@ -39,19 +41,24 @@ final class FanoutMember: PacedSender {
     /// Flat out: sends until the window is full.
     func fill(_ socket: WebSocketClient) {
         guard flatOut else { return }
-        while sending, socket.isOpen, tracker.outstanding < window { send(on: socket) }
+        while sending, socket.isOpen, tracker.outstanding < window { send(on: socket, scheduled: monotonicNanos()) }
     }
 
-    func trySend(on socket: WebSocketClient) -> Bool {
+    func trySend(on socket: WebSocketClient, scheduled: UInt64) -> Bool {
         guard sending, socket.isOpen, tracker.outstanding < window else { return false }
-        send(on: socket)
+        send(on: socket, scheduled: scheduled)
         return true
     }
 
     func received(text: UnsafeRawBufferPointer, on socket: WebSocketClient) {
         switch ServerFrameScanner.kind(of: text) {
         case .message:
-            guard let sequence = ServerFrameScanner.contentSequence(in: text) else { return }
+            guard let sequence = ServerFrameScanner.contentSequence(in: text) else { return tracker.unknown() }
+            switch seen.received(sequence) {
+            case .next: break
+            case .gap(let missed): tracker.gap(missed)
+            case .duplicate: return tracker.duplicate()
+            }
             if tracker.delivered(sequence, at: monotonicNanos()) {
                 if isSender { fill(socket) } else { wakeSender?() }
             }
@@ -72,11 +79,11 @@ final class FanoutMember: PacedSender {
         stop()
     }
 
-    private func send(on socket: WebSocketClient) {
+    private func send(on socket: WebSocketClient, scheduled: UInt64) {
         let sequence = nextSequence
         nextSequence += 1
         let buffer = frame.encode(sequence, allocator: socket.allocator)
-        tracker.sent(sequence, at: monotonicNanos())
+        tracker.sent(sequence, at: monotonicNanos(), since: scheduled)
         socket.send(text: buffer)
     }
 }

@@ -13,7 +13,7 @@ enum FanoutScenario {
         fixtures.close()
         say("ws-fanout: group chat \(chatID) with \(users.count) members")
 
-        let window = options.effectiveWindow
+        let window = options.window
         let flatOut = options.rate == 0
         let tracker = FanoutTracker(window: window)
         say("ws-fanout: opening \(users.count) sockets")
@@ -77,7 +77,9 @@ enum FanoutScenario {
         }
         let drainDeadline = monotonicNanos() + 3.0.nanoseconds
         while tracker.outstanding > 0, monotonicNanos() < drainDeadline { sleepSeconds(0.05) }
+        tracker.finish()
         let stillOpen = SocketFleet.countOpen(sockets)
+        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = tracker.tally
         SocketFleet.close(sockets)
 
@@ -93,16 +95,17 @@ enum FanoutScenario {
         report.add("deliveries_per_s", Double(tally.delivered) / seconds, digits: 0)
         report.addLatency(tally.latency)
         report.addLatency(tally.deliveryLatency, prefix: "delivery_")
-        report.add("lost", tally.lost)
+        report.addIntegrity(tally)
+        report.add("protocol_errors", protocolErrors)
         report.add("skipped", tally.skipped)
         report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
         report.add("connect_failures", opened.failures)
         report.add("loadgen_cpu", cpu.generator, digits: 2)
         report.append(cpu.processes)
-        say(String(format: "ws-fanout: %.0f deliveries/s (%.1f msgs/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, errors %d, loadgen CPU %.2f cores",
+        say(String(format: "ws-fanout: %.0f deliveries/s (%.1f msgs/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, gaps %d, duplicates %d, errors %d, loadgen CPU %.2f cores",
                    Double(tally.delivered) / seconds, Double(tally.answered) / seconds, sockets.count,
                    Report.millis(tally.latency, 50), Report.millis(tally.latency, 99), tally.lost,
-                   tally.errors + opened.failures, cpu.generator))
+                   tally.gaps, tally.duplicates, tally.errors + opened.failures, cpu.generator))
         return report
     }
 }

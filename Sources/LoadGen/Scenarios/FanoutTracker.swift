@@ -1,7 +1,9 @@
 import NIOConcurrencyHelpers
 
-/// The messages of a ws-fan-out run in flight: when each was sent and how many member
-/// sockets still have to receive it. Deliveries arrive on every event loop, so it sits
+/// The messages of a ws-fan-out run in flight: when each was sent (or scheduled to be, with
+/// a rate) and how many member sockets still have to receive it; a member reports only a
+/// copy new to it (`MemberSequence`), so one socket's duplicate cannot stand in for
+/// another's missing copy. Deliveries arrive on every event loop, so it sits
 /// behind one lock; it is touched once per delivery (~100,000 times/s), which a
 /// pthread mutex takes in its stride next to the frame decoding around it.
 final class FanoutTracker: Sendable {
@@ -42,7 +44,8 @@ final class FanoutTracker: Sendable {
 
     var tally: Tally { state.withLockedValue { $0.tally } }
 
-    func sent(_ sequence: UInt64, at now: UInt64) {
+    /// `sequence` went out at `now`; its latency counts from `scheduled` (`now` flat out).
+    func sent(_ sequence: UInt64, at now: UInt64, since scheduled: UInt64) {
         state.withLockedValue { state in
             let index = Int(truncatingIfNeeded: sequence) & mask
             if state.slots[index].remaining > 0 {
@@ -50,7 +53,7 @@ final class FanoutTracker: Sendable {
                 state.outstanding -= 1
                 state.tally.lost += 1
             }
-            state.slots[index] = Slot(sequence: sequence, sentAt: now, remaining: state.expected)
+            state.slots[index] = Slot(sequence: sequence, sentAt: scheduled, remaining: state.expected)
             state.outstanding += 1
             if state.window.contains(now) { state.tally.sent += 1 }
         }
@@ -91,6 +94,32 @@ final class FanoutTracker: Sendable {
 
     func error() {
         state.withLockedValue { $0.tally.errors += 1 }
+    }
+
+    /// A member saw a message after `missed` it never got.
+    func gap(_ missed: UInt64) {
+        state.withLockedValue { $0.tally.gaps += Int(missed) }
+    }
+
+    /// A member got a copy a second time, or out of order.
+    func duplicate() {
+        state.withLockedValue { $0.tally.duplicates += 1 }
+    }
+
+    /// A message frame whose content is not one of the sender's.
+    func unknown() {
+        state.withLockedValue { $0.tally.unknown += 1 }
+    }
+
+    /// After the drain: messages some member still has not received are lost.
+    func finish() {
+        state.withLockedValue { state in
+            for index in state.slots.indices where state.slots[index].remaining > 0 {
+                state.slots[index].remaining = 0
+                state.tally.lost += 1
+            }
+            state.outstanding = 0
+        }
     }
 
     func skipped(_ count: Int, at now: UInt64) {

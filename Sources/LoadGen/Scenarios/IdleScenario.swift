@@ -28,6 +28,7 @@ enum IdleScenario {
         FileHandle.standardOutput.write(Data("ready \(sockets.count)\n".utf8))
         load.wait(until: monotonicNanos() + options.hold.nanoseconds)
         let stillOpen = SocketFleet.countOpen(sockets)
+        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let coresUsed = cpu.coresUsed
         say("ws-idle: \(stillOpen) of \(sockets.count) sockets still open after \(options.hold) s; closing")
         SocketFleet.close(sockets)
@@ -36,6 +37,7 @@ enum IdleScenario {
         report.add("sockets", sockets.count)
         report.add("open_at_end", stillOpen)
         report.add("connect_failures", opened.failures)
+        report.add("protocol_errors", protocolErrors)
         report.add("errors", opened.failures + (sockets.count - stillOpen) + events.errors)
         report.add("login_per_s", Double(users.count) / loginSeconds, digits: 0)
         report.add("handshakes_per_s", Double(sockets.count) / opened.seconds, digits: 0)

@@ -13,7 +13,7 @@ enum IngestScenario {
         fixtures.close()
 
         let stats = try load.makeLoopStats()
-        let window = options.effectiveWindow
+        let window = options.window
         let flatOut = options.rate == 0
         say("ws-ingest: opening \(options.users) sockets")
         let opened = SocketFleet.open(
@@ -67,7 +67,11 @@ enum IngestScenario {
             if outstanding == 0 { break }
             sleepSeconds(0.05)
         }
+        try load.onEachLoop { index in
+            for socket in byLoop[index] { (socket.value.behavior as! IngestSender).finish() }
+        }
         let stillOpen = SocketFleet.countOpen(sockets)
+        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = try load.merged(stats)
         SocketFleet.close(sockets)
 
@@ -84,14 +88,17 @@ enum IngestScenario {
         report.add("msgs_per_s", Double(tally.answered) / seconds, digits: 0)
         report.add("deliveries_per_s", Double(tally.delivered) / seconds, digits: 0)
         report.addLatency(tally.latency)
+        if !flatOut { report.addLatency(tally.writtenLatency, prefix: "written_") }
         report.add("skipped", tally.skipped)
+        report.addIntegrity(tally)
+        report.add("protocol_errors", protocolErrors)
         report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
         report.add("connect_failures", opened.failures)
         report.add("loadgen_cpu", cpu.generator, digits: 2)
         report.append(cpu.processes)
-        say(String(format: "ws-ingest: %.0f msgs/s acknowledged, ack p50 %.2f ms, p99 %.2f ms, errors %d, loadgen CPU %.2f cores",
+        say(String(format: "ws-ingest: %.0f msgs/s acknowledged, ack p50 %.2f ms, p99 %.2f ms, lost %d, duplicate %d, unknown %d, errors %d, loadgen CPU %.2f cores",
                    Double(tally.answered) / seconds, Report.millis(tally.latency, 50), Report.millis(tally.latency, 99),
-                   tally.errors + opened.failures, cpu.generator))
+                   tally.lost, tally.duplicates, tally.unknown, tally.errors + opened.failures, cpu.generator))
         return report
     }
 }

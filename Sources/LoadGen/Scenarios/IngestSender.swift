@@ -1,16 +1,15 @@
 import NIOCore
 
 /// One ws-ingest user: sends `{"chat_id":C,"content":"i<seq>","nonce":"n<seq>"}` with at
-/// most `window` sends unacknowledged, and times each send → ACK.
+/// most `window` sends unacknowledged, and times each send → the ACK carrying its nonce.
+/// An ACK for no send in flight, or for one already answered, is an error; sends still
+/// unanswered after the drain are lost (`finish`).
 final class IngestSender: PacedSender {
     private let stats: LoopStats
     private let window: Int
     private let flatOut: Bool
     private let frame: SendFrame
-    private var sentAt: [UInt64]
-    private let ringMask: Int
-    private var nextSequence: UInt64 = 0
-    private(set) var outstanding = 0
+    private var inFlight = InFlightSends()
     private var sending = false
 
     init(chatID: Int64, window: Int, flatOut: Bool, stats: LoopStats) {
@@ -18,11 +17,9 @@ final class IngestSender: PacedSender {
         self.window = window
         self.flatOut = flatOut
         frame = SendFrame(chatID: chatID, tag: "i")
-        var size = 1
-        while size < window { size <<= 1 }
-        sentAt = [UInt64](repeating: 0, count: size)
-        ringMask = size - 1
     }
+
+    var outstanding: Int { inFlight.count }
 
     func start(on socket: WebSocketClient) {
         sending = true
@@ -33,9 +30,14 @@ final class IngestSender: PacedSender {
         sending = false
     }
 
-    func trySend(on socket: WebSocketClient) -> Bool {
-        guard sending, socket.isOpen, outstanding < window else { return false }
-        send(on: socket)
+    /// After the drain: what is still unanswered is lost.
+    func finish() {
+        stats.lost(inFlight.count)
+    }
+
+    func trySend(on socket: WebSocketClient, scheduled: UInt64) -> Bool {
+        guard sending, socket.isOpen, inFlight.count < window else { return false }
+        send(on: socket, scheduled: scheduled)
         return true
     }
 
@@ -43,17 +45,19 @@ final class IngestSender: PacedSender {
         let now = monotonicNanos()
         switch ServerFrameScanner.kind(of: text) {
         case .ack:
-            guard let sequence = ServerFrameScanner.nonceSequence(in: text), outstanding > 0 else {
-                return stats.error()
+            guard let sequence = ServerFrameScanner.nonceSequence(in: text) else { return stats.unknown() }
+            switch inFlight.answer(sequence) {
+            case .matched(let since, let written):
+                stats.answered(at: now, after: now &- since, sinceWritten: now &- written)
+                if flatOut { fill(socket) }
+            case .duplicate: stats.duplicate()
+            case .unknown: stats.unknown()
             }
-            outstanding -= 1
-            stats.answered(at: now, after: now &- sentAt[Int(truncatingIfNeeded: sequence) & ringMask])
-            if flatOut { fill(socket) }
         case .error:
             stats.error()
-            if ServerFrameScanner.nonceSequence(in: text) != nil, outstanding > 0 {
-                outstanding -= 1
-                if flatOut { fill(socket) }
+            if let sequence = ServerFrameScanner.nonceSequence(in: text), case .matched = inFlight.answer(sequence),
+               flatOut {
+                fill(socket)
             }
         case .message:
             stats.delivered(at: now)
@@ -68,16 +72,13 @@ final class IngestSender: PacedSender {
     }
 
     private func fill(_ socket: WebSocketClient) {
-        while sending, socket.isOpen, outstanding < window { send(on: socket) }
+        while sending, socket.isOpen, inFlight.count < window { send(on: socket, scheduled: monotonicNanos()) }
     }
 
-    private func send(on socket: WebSocketClient) {
-        let sequence = nextSequence
-        nextSequence += 1
-        let buffer = frame.encode(sequence, allocator: socket.allocator)
+    private func send(on socket: WebSocketClient, scheduled: UInt64) {
         let now = monotonicNanos()
-        sentAt[Int(truncatingIfNeeded: sequence) & ringMask] = now
-        outstanding += 1
+        let sequence = inFlight.issue(since: scheduled, written: now)
+        let buffer = frame.encode(sequence, allocator: socket.allocator)
         stats.sent(at: now)
         socket.send(text: buffer)
     }

@@ -1,23 +1,30 @@
 import NIOCore
 
 /// Spreads `rate` sends per second over the sockets of one event loop, round-robin, in
-/// 2 ms ticks. A send the window does not allow (the next few sockets tried are all
-/// waiting for answers) is counted as skipped, not queued, so a server that falls behind
-/// shows up as a lower achieved rate.
+/// 2 ms ticks. Each send has a scheduled time (`started + k / rate`) and its latency counts
+/// from then, not from when it went out: a send the windows do not allow yet waits in a
+/// backlog and goes out at the next tick that finds a free socket, so a server that stalls
+/// shows up in the latency histogram instead of being left out of it (coordinated omission).
+/// Only what stays in the backlog longer than `backlogSeconds`, or is left in it when the
+/// load stops, is counted as skipped.
 final class RateTicker {
     private let senders: [(socket: WebSocketClient, sender: any PacedSender)]
     private let rate: Double
     private let skipped: (_ count: Int, _ at: UInt64) -> Void
+    private let backlogLimit: Int
+    private var backlog = CircularBuffer<UInt64>()
     private var task: RepeatedTask?
     private var started: UInt64 = 0
     private var issued = 0
     private var cursor = 0
 
-    init(senders: [(socket: WebSocketClient, sender: any PacedSender)], rate: Double,
+    /// `skipped` gets sends that never went out, with their scheduled time.
+    init(senders: [(socket: WebSocketClient, sender: any PacedSender)], rate: Double, backlogSeconds: Double = 1,
          skipped: @escaping (_ count: Int, _ at: UInt64) -> Void) {
         self.senders = senders
         self.rate = rate
         self.skipped = skipped
+        backlogLimit = max(1, Int(rate * backlogSeconds))
     }
 
     func start(on loop: EventLoop) {
@@ -27,32 +34,39 @@ final class RateTicker {
         task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(2)) { _ in this.value.tick() }
     }
 
+    /// Stops the schedule; sends still waiting in the backlog never go out and are skipped.
     func stop() {
         task?.cancel()
         task = nil
+        drop(backlog.count)
     }
 
     private func tick() {
         let now = monotonicNanos()
         let due = Int(rate * Double(now - started) / 1e9) - issued
-        guard due > 0 else { return }
-        issued += due
-        // After a stall, catch up by at most 50 ms worth of sends; the rest is skipped.
-        let burst = min(due, max(1, Int(rate * 0.05)))
-        var missed = due - burst
-        for _ in 0..<burst {
-            var sent = false
-            for _ in 0..<min(senders.count, 4) {
-                let (socket, sender) = senders[cursor]
-                cursor = (cursor + 1) % senders.count
-                if sender.trySend(on: socket) {
-                    sent = true
-                    break
-                }
-            }
-            if !sent { missed += 1 }
+        for index in 0..<max(0, due) {
+            backlog.append(started + UInt64((Double(issued + index) * 1e9 / rate).rounded()))
         }
-        if missed > 0 { skipped(missed, now) }
+        issued += max(0, due)
+        while let scheduled = backlog.first, send(scheduled) { backlog.removeFirst() }
+        if backlog.count > backlogLimit { drop(backlog.count - backlogLimit) }
+    }
+
+    /// Sends at the next socket with room, trying each at most once; false if none had any.
+    private func send(_ scheduled: UInt64) -> Bool {
+        for _ in 0..<senders.count {
+            let (socket, sender) = senders[cursor]
+            cursor = (cursor + 1) % senders.count
+            if sender.trySend(on: socket, scheduled: scheduled) { return true }
+        }
+        return false
+    }
+
+    private func drop(_ count: Int) {
+        for _ in 0..<count {
+            guard let scheduled = backlog.popFirst() else { return }
+            skipped(1, scheduled)
+        }
     }
 }
 

@@ -58,6 +58,7 @@ enum ResumeScenario {
         report.add("events", events)
         report.add("rounds", rounds)
         report.add("received", received)
+        report.add("samples", millis.count)
         report.add("errors", errors)
         report.add("resume_ms_median", millis[millis.count / 2], digits: 1)
         report.add("resume_ms_max", millis.last ?? 0, digits: 1)

@@ -58,7 +58,7 @@ enum SocketFleet {
     /// Closing handshake on every socket, then waits (at most `timeout`) until all are closed.
     static func close(_ sockets: [NIOLoopBound<WebSocketClient>], timeout: Double = 5) {
         guard !sockets.isEmpty else { return }
-        let byLoop = Array(Dictionary(grouping: sockets) { ObjectIdentifier($0.eventLoop) }.values)
+        let byLoop = byLoop(sockets)
         let closing = byLoop.map { group in
             group[0].eventLoop.submit { for socket in group { socket.value.close() } }
         }
@@ -72,12 +72,27 @@ enum SocketFleet {
 
     /// Sockets still open, counted on their own loops.
     static func countOpen(_ sockets: [NIOLoopBound<WebSocketClient>]) -> Int {
-        countOpen(Array(Dictionary(grouping: sockets) { ObjectIdentifier($0.eventLoop) }.values))
+        countOpen(byLoop(sockets))
+    }
+
+    /// Frames the server sent that no client expects (binary, fragmented, undecodable),
+    /// summed on the sockets' own loops.
+    static func protocolErrors(_ sockets: [NIOLoopBound<WebSocketClient>]) -> Int {
+        sum(byLoop(sockets)) { $0.protocolErrors }
     }
 
     private static func countOpen(_ byLoop: [[NIOLoopBound<WebSocketClient>]]) -> Int {
+        sum(byLoop) { $0.isOpen ? 1 : 0 }
+    }
+
+    private static func byLoop(_ sockets: [NIOLoopBound<WebSocketClient>]) -> [[NIOLoopBound<WebSocketClient>]] {
+        Array(Dictionary(grouping: sockets) { ObjectIdentifier($0.eventLoop) }.values)
+    }
+
+    private static func sum(_ byLoop: [[NIOLoopBound<WebSocketClient>]],
+                            _ read: @escaping @Sendable (WebSocketClient) -> Int) -> Int {
         byLoop.reduce(0) { total, group in
-            total + ((try? group[0].eventLoop.submit { group.reduce(0) { $0 + ($1.value.isOpen ? 1 : 0) } }.wait()) ?? 0)
+            total + ((try? group[0].eventLoop.submit { group.reduce(0) { $0 + read($1.value) } }.wait()) ?? 0)
         }
     }
 }

@@ -30,8 +30,11 @@ struct Report {
         fields.append("\"\(key)\":\(value.isFinite ? String(format: "%.\(digits)f", value) : "null")")
     }
 
-    /// `<prefix>p50_ms`, `p90`, `p99`, `p999`, `max` of a microsecond histogram.
+    /// `<prefix>samples` and `<prefix>p50_ms`, `p90`, `p99`, `p999`, `max` of a microsecond
+    /// histogram. An empty histogram reads 0 ms everywhere, so the sample count goes with it:
+    /// a reader must not take a run that measured nothing for a fast one.
     mutating func addLatency(_ histogram: Histogram<UInt64>, prefix: String = "") {
+        add("\(prefix)samples", Int(histogram.totalCount))
         for (name, percentile) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)] {
             add("\(prefix)\(name)_ms", Self.millis(histogram, percentile), digits: 3)
         }
@@ -40,6 +43,14 @@ struct Report {
 
     static func millis(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double {
         histogram.totalCount > 0 ? Double(histogram.valueAtPercentile(percentile)) / 1000 : 0
+    }
+
+    /// `lost`, `duplicates`, `unknown`, `gaps`: what a clean run has none of.
+    mutating func addIntegrity(_ tally: Tally) {
+        add("lost", tally.lost)
+        add("duplicates", tally.duplicates)
+        add("unknown", tally.unknown)
+        add("gaps", tally.gaps)
     }
 
     /// Appends `other`'s fields except its scenario.

@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads what LoadGen needs from a relay frame by byte search instead of a JSON parse: at
+/// Reads what LoadGen needs from a relay frame (or a REST answer, the same message object)
+/// by byte search instead of a JSON parse: at
 /// 100,000 frames/s a full parse would measure the generator, not the server.
 ///
 /// Frames (DESIGN.md): a bare message `{"id":…,"chat_id":…,"content":"…",…}`, or
@@ -38,12 +39,23 @@ enum ServerFrameScanner {
 
     /// A protocol-2 frame's `"seq":N`, or READY's, if present.
     static func seq(in bytes: UnsafeRawBufferPointer) -> UInt64? {
-        number(after: seqMarker, in: bytes, skippingTag: false)
+        number(after: seqMarker, in: bytes, tagged: false)
     }
 
     /// The sequence number in `"content":"<letter><digits>"`, if present.
     static func contentSequence(in bytes: UnsafeRawBufferPointer) -> UInt64? {
         number(after: contentMarker, in: bytes)
+    }
+
+    /// The `id` of a bare message object (one that starts with `{"id":`).
+    static func messageID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard find(idMarker, in: bytes) == 0 else { return nil }
+        return number(after: idMarker, in: bytes, tagged: false)
+    }
+
+    /// The number in `"chat_id":N`, if present.
+    static func chatID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        number(after: chatIDMarker, in: bytes, tagged: false)
     }
 
     private static let opMarker = Array(#""op":""#.utf8)
@@ -54,11 +66,12 @@ enum ServerFrameScanner {
     private static let errorName = Array(#"ERROR""#.utf8)
     private static let nonceMarker = Array(#""nonce":""#.utf8)
     private static let contentMarker = Array(#""content":""#.utf8)
+    private static let chatIDMarker = Array(#""chat_id":"#.utf8)
 
-    private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer,
-                               skippingTag: Bool = true) -> UInt64? {
+    /// The digits after `marker`; `tagged`: after one tag letter (LoadGen's content, nonces).
+    private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer, tagged: Bool = true) -> UInt64? {
         guard let at = find(marker, in: bytes) else { return nil }
-        var index = at + marker.count + (skippingTag ? 1 : 0)  // the tag letter
+        var index = at + marker.count + (tagged ? 1 : 0)
         var value: UInt64 = 0
         var digits = 0
         while index < bytes.count, digits < 19 {

@@ -15,7 +15,7 @@ final class WebSocketClient: ChannelInboundHandler {
     private var needsFlush = false
     private var closeSent = false
     private(set) var isOpen = true
-    /// Frames the server sent that LoadGen did not expect (binary, protocol errors).
+    /// Frames the server sent that LoadGen did not expect (binary, fragmented, undecodable).
     private(set) var protocolErrors = 0
 
     init(behavior: any SocketBehavior) {
@@ -61,6 +61,9 @@ final class WebSocketClient: ChannelInboundHandler {
         inReadBurst = true
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
+        case .text where !frame.fin:
+            // The relay sends whole frames; a fragment would be read as a broken message.
+            protocolErrors += 1
         case .text:
             let payload = frame.unmaskedData
             payload.withUnsafeReadableBytes { behavior.received(text: $0, on: self) }

@@ -1,0 +1,276 @@
+"""bench_report.py must not PASS a row whose run measured nothing, broke, or lost messages.
+
+A complete, clean set of raw results passes every bar; each test then breaks one thing the
+way a real run can (a missing or truncated file, a LoadGen that exited non-zero, an empty
+histogram, lost or duplicated messages, a rate not reached) and expects FAIL on the rows
+that rest on it.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+LIB = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "lib")
+sys.path.insert(0, LIB)
+import bench_report  # noqa: E402
+
+META = {
+    "command": "./scripts/bench", "mode": "full", "nproc": 2, "duration": 10, "warmup": 2, "wrk_seconds": 10,
+    "rounds": 2, "ingest_rounds": 3, "uploads": 2, "idle_sockets": 100, "ingest_users": 200, "fanout_members": 100,
+    "rest_connections": 16, "rest_reference_connections": 64, "wrk_connections": 64, "ingest_window": 4,
+    "latency_rate": 50.0, "ingest_paced_rate": 10000, "fanout_bar": 100000, "upload_bytes": 52428800,
+}
+WRK = """Running 10s test @ http://127.0.0.1:1/users/1
+  2 threads and 64 connections
+  Latency Distribution
+     50%    1.00ms
+     99%    {p99}ms
+  {requests} requests in 10.00s, 30.00MB read
+Requests/sec:  {rps}
+"""
+INGEST = {"scenario": "ws-ingest", "users": 200, "chats": 100, "sockets": 200, "window": 4, "target_rate": 0,
+          "duration_s": 10.0, "sent": 300000, "acked": 300000, "msgs_per_s": 30000, "deliveries_per_s": 60000,
+          "samples": 300000, "p50_ms": 20.0, "p90_ms": 30.0, "p99_ms": 40.0, "p999_ms": 45.0, "max_ms": 50.0,
+          "skipped": 0, "lost": 0, "duplicates": 0, "unknown": 0, "gaps": 0, "protocol_errors": 0, "errors": 0,
+          "connect_failures": 0}
+FANOUT = {"scenario": "ws-fanout", "members": 100, "sockets": 100, "window": 16, "target_rate": 0,
+          "duration_s": 10.0, "sent": 3000, "msgs_per_s": 300.0, "deliveries_per_s": 200000, "samples": 3000,
+          "p50_ms": 10.0, "p90_ms": 15.0, "p99_ms": 20.0, "p999_ms": 22.0, "max_ms": 23.0, "skipped": 0, "lost": 0,
+          "duplicates": 0, "unknown": 0, "gaps": 0, "protocol_errors": 0, "errors": 0, "connect_failures": 0}
+REST = {"scenario": "rest-write", "connections": 16, "target_rate": 0, "duration_s": 10.0, "sent": 80000,
+        "committed": 80000, "committed_total": 96000, "msgs_per_s": 8000, "samples": 80000, "p50_ms": 2.0,
+        "p90_ms": 4.0, "p99_ms": 8.0, "p999_ms": 9.0, "max_ms": 10.0, "errors": 0}
+
+
+def good_results(work):
+    """Every raw file scripts/bench writes, for a clean run that meets every bar."""
+    def write(name, content):
+        with open(os.path.join(work, name), "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content) + "\n")
+
+    write("meta.json", META)
+    for round_ in (1, 2):
+        for target, rps in (("static", 40000), ("app", 20000), ("floor", 21000)):
+            write(f"wrk_{target}_{round_}.txt", WRK.format(p99="5.00", requests=rps * 10, rps=rps))
+            write(f"wrk_{target}_{round_}.rc", "0\n")
+    loadgen = {
+        "rest_write": REST, "rest_write_reference": dict(REST, connections=64, p99_ms=25.0),
+        "ingest_1": INGEST, "ingest_2": INGEST, "ingest_3": INGEST, "ingest_floor": dict(INGEST, msgs_per_s=33000),
+        "ingest_stop_and_wait": dict(INGEST, window=1), "ingest_stop_and_wait_floor": dict(INGEST, window=1),
+        "ingest_paced": dict(INGEST, window=1, target_rate=10000, msgs_per_s=9999, p99_ms=20.0, acked=99990,
+                             samples=99990),
+        "fanout": FANOUT,
+        "ingest_v2_1": INGEST, "ingest_v2_2": INGEST, "ingest_v2_3": dict(INGEST, msgs_per_s=29000),
+        "fanout_v2": dict(FANOUT, deliveries_per_s=190000),
+        "resume": {"scenario": "ws-resume", "events": 10000, "rounds": 5, "received": 50000, "samples": 5,
+                   "errors": 0, "resume_ms_median": 80.0, "resume_ms_max": 120.0},
+        "latency": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, p99_ms=20.0, samples=500),
+        "latency_floor": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, samples=500),
+        "idle": {"scenario": "ws-idle", "sockets": 100, "open_at_end": 100, "connect_failures": 0, "errors": 0,
+                 "protocol_errors": 0},
+    }
+    for name, result in loadgen.items():
+        write(f"{name}.json", result)
+        write(f"{name}.rc", "0\n")
+    write("rest_write_db.json", {"mode": "count", "prefix": "rwbar", "rows": 96000})
+    write("rest_write_reference_db.json", {"mode": "count", "prefix": "rwref", "rows": 96000})
+    write("sqlite_single.json", {"mode": "single", "rows_per_s": 16000})
+    write("sqlite_batch.json", {"mode": "batch", "rows_per_s": 55000})
+    write("idle_rss.json", {"relay_pid": 1, "rss_before_kb": 20000, "rss_with_kb": 21000, "relay_restarted": False})
+    write("upload.txt", "52428800 0.09 200 40000 40300\n52428800 0.10 200 40300 40500\n")
+    write("cp.txt", "52428800 0.03\n52428800 0.03\n")
+
+
+def results(work):
+    meta = bench_report.load_json(os.path.join(work, "meta.json")) or {}
+    return {row.figure: row for row in bench_report.build_rows(work, meta)}
+
+
+def bars(rows):
+    return {figure: row for figure, row in rows.items() if not row.is_reference}
+
+
+def edit_json(work, name, **fields):
+    path = os.path.join(work, name)
+    with open(path) as f:
+        result = json.load(f)
+    result.update(fields)
+    with open(path, "w") as f:
+        json.dump(result, f)
+
+
+def row(rows, prefix):
+    matches = [r for figure, r in rows.items() if figure.startswith(prefix)]
+    assert len(matches) == 1, (prefix, list(rows))
+    return matches[0]
+
+
+@pytest.fixture
+def work(tmp_path):
+    good_results(str(tmp_path))
+    return str(tmp_path)
+
+
+def test_a_clean_run_passes_every_bar(work):
+    rows = results(work)
+    assert {f: r.result for f, r in bars(rows).items() if r.result != "PASS"} == {}
+    assert all(r.result == "—" for r in rows.values() if r.is_reference)
+
+
+def test_no_raw_results_at_all_fail_every_bar(tmp_path):
+    rows = results(str(tmp_path))
+    assert rows and all(r.result.startswith("FAIL") for r in bars(rows).values())
+
+
+def test_the_report_of_an_empty_run_says_fail(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run([sys.executable, os.path.join(LIB, "bench_report.py"), str(work), str(report)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "FAIL:" in out and "PASS: all" not in out
+    assert "**PASS**" not in report.read_text()
+
+
+def test_paced_ingest_that_acknowledged_nothing_fails(work):
+    # The issue's case: an empty histogram reads p99 0.00 ms, which is < 50 ms.
+    edit_json(work, "ingest_paced.json", acked=0, msgs_per_s=0, samples=0, skipped=80000, p50_ms=0.0, p99_ms=0.0)
+    result = row(results(work), "WS ingest: p99").result
+    assert result.startswith("FAIL") and "no latency samples" in result and "skipped" in result
+
+
+@pytest.mark.parametrize("name, prefix", [
+    ("ingest_paced.json", "WS ingest: p99"),
+    ("latency.json", "WS latency"),
+])
+def test_a_rate_not_reached_fails(work, name, prefix):
+    target = json.load(open(os.path.join(work, name)))["target_rate"]
+    edit_json(work, name, msgs_per_s=0.9 * target)
+    assert "achieved" in row(results(work), prefix).result
+
+
+@pytest.mark.parametrize("name, prefix", [
+    ("ingest_2.json", "WS ingest: 200 users"),
+    ("rest_write.json", "REST write: `POST"),
+    ("fanout.json", "WS fan-out"),
+    ("latency.json", "WS latency"),
+    ("idle.json", "Idle"),
+    ("ingest_floor.json", "WS ingest: 200 users"),
+    ("latency_floor.json", "WS latency"),
+    ("sqlite_single.json", "REST write: `POST"),
+])
+@pytest.mark.parametrize("damage", ["missing", "empty", "truncated"])
+def test_a_missing_or_unparsable_result_fails(work, name, prefix, damage):
+    path = os.path.join(work, name)
+    if damage == "missing":
+        os.remove(path)
+    else:
+        text = open(path).read()
+        open(path, "w").write("" if damage == "empty" else text[: len(text) // 2])
+    assert row(results(work), prefix).result.startswith("FAIL")
+
+
+@pytest.mark.parametrize("name, prefix", [
+    ("fanout", "WS fan-out"),
+    ("ingest_3", "WS ingest: 200 users"),
+    ("rest_write", "REST write: p99"),
+    ("idle", "Idle"),
+    ("wrk_app_2", "REST read: `GET"),
+])
+@pytest.mark.parametrize("status", ["1\n", None])
+def test_a_run_that_failed_or_has_no_exit_status_fails(work, name, prefix, status):
+    path = os.path.join(work, f"{name}.rc")
+    if status is None:
+        os.remove(path)
+    else:
+        open(path, "w").write(status)
+    assert row(results(work), prefix).result.startswith("FAIL")
+
+
+def test_a_missing_round_fails_instead_of_leaving_the_mean(work):
+    os.remove(os.path.join(work, "ingest_3.json"))
+    ingest = row(results(work), "WS ingest: 200 users")
+    assert ingest.result.startswith("FAIL") and "ingest_3" in ingest.result
+    assert "2 of 3 run(s)" in ingest.how
+
+
+@pytest.mark.parametrize("target, prefix", [("app", "REST read: `GET"), ("static", "REST read: `GET"),
+                                            ("app", "REST read: p99")])
+def test_an_unparsable_wrk_round_fails(work, target, prefix):
+    open(os.path.join(work, f"wrk_{target}_2.txt"), "w").write("unable to connect to 127.0.0.1:1\n")
+    assert row(results(work), prefix).result.startswith("FAIL")
+
+
+@pytest.mark.parametrize("name, field, prefix", [
+    ("ingest_1.json", "lost", "WS ingest: 200 users"),
+    ("ingest_1.json", "duplicates", "WS ingest: 200 users"),
+    ("ingest_1.json", "unknown", "WS ingest: 200 users"),
+    ("fanout.json", "gaps", "WS fan-out"),
+    ("fanout.json", "duplicates", "WS fan-out"),
+    ("fanout.json", "lost", "WS fan-out"),
+    ("fanout.json", "protocol_errors", "WS fan-out"),
+    ("latency.json", "gaps", "WS latency"),
+    ("rest_write.json", "errors", "REST write: p99"),
+])
+def test_lost_or_duplicated_messages_fail(work, name, field, prefix):
+    edit_json(work, name, **{field: 3})
+    assert f"3 {field.replace('_', ' ')}" in row(results(work), prefix).result
+
+
+@pytest.mark.parametrize("name, field", [("fanout.json", "gaps"), ("ingest_1.json", "lost"),
+                                         ("rest_write.json", "committed_total"), ("latency.json", "samples")])
+def test_a_result_without_a_field_it_must_report_fails(work, name, field):
+    path = os.path.join(work, name)
+    result = json.load(open(path))
+    del result[field]
+    json.dump(result, open(path, "w"))
+    assert row(results(work), {"fanout.json": "WS fan-out", "ingest_1.json": "WS ingest: 200 users",
+                               "rest_write.json": "REST write: `POST", "latency.json": "WS latency"}[name]
+               ).result.startswith("FAIL")
+
+
+def test_database_rows_must_match_the_200s(work):
+    edit_json(work, "rest_write_db.json", rows=95999)
+    assert "rows in the database" in row(results(work), "REST write: `POST").result
+    os.remove(os.path.join(work, "rest_write_db.json"))
+    assert "row count missing" in row(results(work), "REST write: `POST").result
+
+
+def test_missing_uploads_fail(work):
+    open(os.path.join(work, "upload.txt"), "w").write("52428800 0.09 200 40000 40300\n")
+    assert row(results(work), "Upload: one").result.startswith("FAIL")
+    assert row(results(work), "Upload: FCGIApp").result.startswith("FAIL")
+
+
+def test_idle_sockets_that_did_not_stay_open_fail(work):
+    edit_json(work, "idle.json", open_at_end=90)
+    assert row(results(work), "Idle").result.startswith("FAIL")
+
+
+def test_published_baselines_say_so(work):
+    rows = results(work)
+    for prefix in ("WS fan-out", "Idle"):
+        r = row(rows, prefix)
+        assert r.ratio.endswith("vs published") and "centrifugal.dev" in r.how
+
+
+def test_protocol_2_must_stay_within_a_tenth_of_protocol_1(work):
+    for round_ in (1, 2, 3):
+        edit_json(work, f"ingest_v2_{round_}.json", msgs_per_s=25000)
+    edit_json(work, "fanout_v2.json", deliveries_per_s=150000)
+    rows = results(work)
+    assert row(rows, "Protocol 2: WS ingest").result == "FAIL"
+    assert row(rows, "Protocol 2: WS fan-out").result == "FAIL"
+
+
+def test_a_missing_protocol_2_round_fails(work):
+    os.remove(os.path.join(work, "ingest_v2_2.json"))
+    assert row(results(work), "Protocol 2: WS ingest").result.startswith("FAIL (ingest_v2_2: no result")
+
+
+@pytest.mark.parametrize("fields", [{"received": 49999}, {"errors": 1}, {"samples": 0}, {"resume_ms_median": 250.0}])
+def test_a_resume_that_missed_events_or_was_slow_fails(work, fields):
+    edit_json(work, "resume.json", **fields)
+    assert row(results(work), "Protocol 2: resume").result.startswith("FAIL")
