@@ -97,6 +97,10 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         TOKEN_TTL_SECONDS="",
         UPLOAD_MAX_BYTES="",
         FCGI_WORKERS="",
+        # Retention stays the default (30 days); the relay prunes every second, so a test that
+        # backdates events sees them pruned at once (the RESYNC tests).
+        EVENT_RETENTION_DAYS="",
+        EVENT_PRUNE_INTERVAL_SECONDS="1",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "info"),
         SKIP_BUILD="1",
         SKIP_INSTALL="1",
