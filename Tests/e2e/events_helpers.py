@@ -31,6 +31,7 @@ EVENT_KEYS = {"op", "seq", "d"}
 P2_READY_KEYS = {"user_id", "seq"}
 DELETED_KEYS = {"chat_id", "message_id"}
 REACTION_EVENT_KEYS = {"chat_id", "message_id", "user_id", "emoji", "added"}
+EPHEMERAL_OPS = ("PRESENCE", "TYPING")
 MESSAGE_OPS = ("MESSAGE", "MESSAGE_EDITED", "MESSAGE_DELETED", "REACTION")
 
 
@@ -174,6 +175,7 @@ class P2Client(Client):
             raise ValueError(how)
         client = cls(ws, user, label or f"{user.username}/{how}")
         client.events = []
+        client.ephemeral = []
         if how == "identify":
             d: dict[str, Any] = {"token": user.token, "v": 2}
             if since is not None:
@@ -190,7 +192,15 @@ class P2Client(Client):
         return client
 
     async def recv(self, timeout: float = RECV_TIMEOUT) -> Any:
-        frame = await super().recv(timeout)
+        """The next frame that is not ephemeral (PRESENCE and TYPING carry no seq, are never
+        replayed and are no concern of these tests: they are kept in `ephemeral`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await super().recv(max(0.001, deadline - time.monotonic()))
+            if isinstance(frame, dict) and frame.get("op") in EPHEMERAL_OPS and "seq" not in frame:
+                self.ephemeral.append(frame)
+                continue
+            break
         if isinstance(frame, dict) and "seq" in frame:
             assert_event_frame(frame)
             assert frame["seq"] > self.last_seq, (
@@ -207,18 +217,31 @@ class P2Client(Client):
             assert frame["op"] == op, f"{self.label}: expected {op}, got {frame!r:.500}"
         return frame
 
+    async def expect_silence(self, seconds: float = 0.5) -> None:
+        """No event or other non-ephemeral frame within `seconds`."""
+        frames = await self.drain(seconds)
+        assert not frames, f"{self.label}: expected no frame, got {frames!r:.500}"
+
     async def recv_events(self, count: int, timeout: float = RECV_TIMEOUT) -> list[dict]:
         return [await self.recv_event(timeout=timeout) for _ in range(count)]
 
     async def drain(self, quiet: float = 0.5) -> list:
-        """Every frame until `quiet` seconds pass with none."""
+        """Every non-ephemeral frame until `quiet` seconds pass with none."""
         frames = []
+        deadline = time.monotonic() + quiet
         while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return frames
             try:
-                raw = await asyncio.wait_for(self.ws.recv(), quiet)
+                raw = await asyncio.wait_for(self.ws.recv(), remaining)
             except asyncio.TimeoutError:
                 return frames
             frame = json.loads(raw)
+            if isinstance(frame, dict) and frame.get("op") in EPHEMERAL_OPS and "seq" not in frame:
+                self.ephemeral.append(frame)
+                continue
+            deadline = time.monotonic() + quiet
             if isinstance(frame, dict) and "seq" in frame:
                 assert_event_frame(frame)
                 assert frame["seq"] > self.last_seq, (self.label, frame, self.last_seq)
