@@ -937,6 +937,7 @@ def test_an_edit_racing_a_delete_ends_consistent_everywhere(api, stack, new_user
             return since, outcomes, w.events
 
     since, outcomes, live_events = run(scenario(), timeout=180)
+    print(f"edit won {sum(s == 200 for _, s in outcomes)} of {rounds} races")
 
     seed = seed_ids(api, watcher.token, group)
     full = {m["id"]: m for m in full_history(api, watcher.token, group)}
@@ -956,3 +957,117 @@ def test_an_edit_racing_a_delete_ends_consistent_everywhere(api, stack, new_user
         assert [e["op"] for e in replay if message_id_of(e) == mid] == ["MESSAGE_DELETED"], mid
     assert keeper["id"] in seed
     assert chat["last_message"]["content"] == "the end"
+
+
+# --- more rules around the four changes --------------------------------------------------------
+
+def test_a_nonce_retry_after_its_message_was_deleted_is_refused(api, stack, pair):
+    alice, bob, chat_id = pair
+    first = ok_json(api.post(f"/chats/{chat_id}/messages", alice.token, json={"content": "once", "nonce": "del-n"}))
+    assert ok_json(api.post(f"/chats/{chat_id}/messages", alice.token,
+                            json={"content": "once", "nonce": "del-n"}))["id"] == first["id"]
+    no_content(delete(api, alice.token, chat_id, first["id"]))
+    before = event_count(stack)
+    assert_error(api.post(f"/chats/{chat_id}/messages", alice.token, json={"content": "once", "nonce": "del-n"}), 400)
+
+    async def scenario():
+        async with await Client.open(stack, alice) as a, await P2Client.open_p2(stack, bob) as b:
+            await a.send({"chat_id": chat_id, "content": "once", "nonce": "del-n"})
+            await a.recv_error(nonce="del-n")
+            await b.expect_silence(0.5)
+
+    run(scenario())
+    assert api.messages(bob.token, chat_id) == []
+    assert event_count(stack) == before
+
+
+def test_edit_shows_in_last_message_and_keeps_reactions_and_reply(api, stack, pair):
+    alice, bob, chat_id = pair
+    original = api.send(bob.token, chat_id, "original")
+    reply = send_full(api, alice.token, chat_id, "reply", reply_to_id=original["id"])
+    no_content(react(api, bob.token, chat_id, reply["id"], "👍"))
+    edited = ok_json(edit(api, alice.token, chat_id, reply["id"], "reply, edited"))
+    assert edited["reply_to_id"] == original["id"]
+    assert edited["reactions"] == [{"emoji": "👍", "count": 1, "user_ids": [bob.id]}]
+    chat = ok_json(api.get(f"/chats/{chat_id}?v=2", bob.token))
+    assert chat["last_message"] == edited
+    seed_chat = ok_json(api.get(f"/chats/{chat_id}", bob.token))
+    assert_keys(seed_chat, {"id", "name", "chat_type", "created_at", "participants"})
+
+
+def test_admin_rights_follow_the_role_and_a_removed_member_loses_them(api, stack, new_user):
+    owner, admin, member = new_user("ao"), new_user("aa"), new_user("am")
+    group = create_group(api, owner, [admin, member], "roles")
+    ok_json(api.patch(f"/chats/{group}/members/{admin.id}", owner.token, json={"role": "admin"}))
+    messages = [api.send(member.token, group, f"m{i}") for i in range(3)]
+    no_content(delete(api, admin.token, group, messages[0]["id"]))
+    ok_json(api.patch(f"/chats/{group}/members/{admin.id}", owner.token, json={"role": "member"}))
+    assert_error(delete(api, admin.token, group, messages[1]["id"]), 403)
+
+    # A removed member: no longer a member, so 403 for their own message too.
+    no_content(api.request("DELETE", f"/chats/{group}/members/{member.id}", owner.token))
+    before = event_count(stack)
+    assert_error(edit(api, member.token, group, messages[1]["id"], "after removal"), 403)
+    assert_error(delete(api, member.token, group, messages[1]["id"]), 403)
+    assert_error(react(api, member.token, group, messages[1]["id"], "👍"), 403)
+    assert_error(unreact(api, member.token, group, messages[1]["id"], "👍"), 403)
+    assert_error(api.post(f"/chats/{group}/messages", member.token,
+                          json={"content": "x", "reply_to_id": messages[1]["id"]}), 403)
+    assert event_count(stack) == before
+    # The owner can still delete what they left behind.
+    no_content(delete(api, owner.token, group, messages[1]["id"]))
+    assert seed_ids(api, owner.token, group) == [messages[2]["id"]]
+
+
+def test_a_resume_racing_changes_misses_nothing_and_repeats_nothing(api, stack, new_user):
+    """Carol resumes from `since` while alice and bob keep editing, deleting and reacting: she
+    gets every event she may see once, in order; what she does not get is only the MESSAGE /
+    MESSAGE_EDITED of a message deleted before it was delivered."""
+    alice, bob, carol = new_user("qa"), new_user("qb"), new_user("qc")
+    group = create_group(api, alice, [bob, carol], "racing resume")
+    pool = [api.send((alice, bob)[i % 2].token, group, f"seed {i}") for i in range(30)]
+    since = head_seq(stack)
+    rng = random.Random(7)
+
+    def changes():
+        alive = [(m["id"], m["sender_id"]) for m in pool]
+        for i in range(60):
+            kind = rng.choice(["send", "edit", "delete", "react"])
+            if kind == "send" or len(alive) < 5:
+                sender = rng.choice((alice, bob))
+                m = ok_json(api.post(f"/chats/{group}/messages", sender.token,
+                                     json={"content": f"racing {i}", "reply_to_id": rng.choice(alive)[0]}))
+                alive.append((m["id"], sender.id))
+            elif kind == "edit":
+                mid, sid = rng.choice(alive)
+                ok_json(edit(api, (alice if sid == alice.id else bob).token, group, mid, f"racing edit {i}"))
+            elif kind == "delete":
+                mid, sid = alive.pop(rng.randrange(len(alive)))
+                no_content(delete(api, alice.token, group, mid))  # the owner may delete any
+            else:
+                mid, _ = rng.choice(alive)
+                no_content(react(api, rng.choice((alice, bob)).token, group, mid, rng.choice(["👍", "🎉"])))
+        return api.send(alice.token, group, "the end")
+
+    async def scenario():
+        worker = asyncio.create_task(asyncio.to_thread(changes))
+        await asyncio.sleep(0.05)
+        async with await P2Client.open_p2(stack, carol, "query", since=since) as c:
+            end = await worker
+            await c.recv_until(lambda f: is_op(f, "MESSAGE") and f["d"]["id"] == end["id"], timeout=20)
+            await c.expect_silence(0.5)
+            return c.events
+
+    events = run(scenario(), timeout=120)
+    got = [e["seq"] for e in events]
+    assert len(got) == len(set(got))
+    must = visible_seqs(stack, carol.id, since, skip_deleted=True)
+    may = set(visible_seqs(stack, carol.id, since, skip_deleted=False))
+    missing = sorted(set(must) - set(got))
+    extra = sorted(set(got) - may)
+    assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
+    deleted = {e["d"]["message_id"] for e in events if e["op"] == "MESSAGE_DELETED"}
+    for event in events:
+        if event["op"] in ("MESSAGE", "MESSAGE_EDITED") and event["d"]["id"] in deleted:
+            later = [e for e in events if e["op"] == "MESSAGE_DELETED" and e["d"]["message_id"] == event["d"]["id"]]
+            assert later[0]["seq"] > event["seq"]
