@@ -1071,3 +1071,38 @@ def test_a_resume_racing_changes_misses_nothing_and_repeats_nothing(api, stack, 
         if event["op"] in ("MESSAGE", "MESSAGE_EDITED") and event["d"]["id"] in deleted:
             later = [e for e in events if e["op"] == "MESSAGE_DELETED" and e["d"]["message_id"] == event["d"]["id"]]
             assert later[0]["seq"] > event["seq"]
+
+
+def test_history_paging_skips_deleted_messages(api, stack, pair):
+    alice, bob, chat_id = pair
+    sent = [api.send(alice.token, chat_id, f"p{i}") for i in range(8)]
+    for index in (1, 2, 6):
+        no_content(delete(api, alice.token, chat_id, sent[index]["id"]))
+    live = [m for i, m in enumerate(sent) if i not in (1, 2, 6)]
+    ids = [m["id"] for m in live]
+    # The newest 2, the oldest 2, and pages on either side of a deleted id: limit counts live ones.
+    assert [m["id"] for m in api.messages(bob.token, chat_id, "?limit=2")] == ids[-2:]
+    assert [m["id"] for m in api.messages(bob.token, chat_id, "?after_id=0&limit=2")] == ids[:2]
+    assert [m["id"] for m in api.messages(bob.token, chat_id, f"?before_id={sent[6]['id']}&limit=2")] == ids[2:4]
+    assert [m["id"] for m in api.messages(bob.token, chat_id, f"?after_id={sent[1]['id']}&limit=2")] == ids[1:3]
+    assert [m["id"] for m in full_history(api, bob.token, chat_id, "limit=3")] == ids[-3:]
+    assert [m["id"] for m in full_history(api, bob.token, chat_id, "after_id=0&limit=3")] == ids[:3]
+    legacy = ok_json(api.get(f"/history/{alice.username}?limit=2", bob.token))
+    strict_legacy_history(legacy)
+    assert [h["id"] for h in legacy] == ids[-2:]
+
+
+def test_a_deleted_message_leaves_the_unread_count(api, stack, pair):
+    alice, bob, chat_id = pair
+    sent = [api.send(alice.token, chat_id, f"unread {i}") for i in range(3)]
+
+    def unread():
+        return ok_json(api.get(f"/chats/{chat_id}?v=2", bob.token))["unread_count"]
+
+    assert unread() == 3
+    no_content(delete(api, alice.token, chat_id, sent[1]["id"]))
+    assert unread() == 2
+    no_content(delete(api, alice.token, chat_id, sent[2]["id"]))
+    assert unread() == 1
+    ok_json(edit(api, alice.token, chat_id, sent[0]["id"], "edited, still unread"))
+    assert unread() == 1
