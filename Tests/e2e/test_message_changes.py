@@ -1106,3 +1106,15 @@ def test_a_deleted_message_leaves_the_unread_count(api, stack, pair):
     assert unread() == 1
     ok_json(edit(api, alice.token, chat_id, sent[0]["id"], "edited, still unread"))
     assert unread() == 1
+
+
+def test_wrong_methods_on_the_new_paths_are_405(api, stack, pair):
+    alice, bob, chat_id = pair
+    message = api.send(alice.token, chat_id, "methods")
+    message_path = f"/chats/{chat_id}/messages/{message['id']}"
+    for method in ("GET", "POST", "PUT"):
+        assert_error(api.request(method, message_path, alice.token, json={"content": "x"}), 405)
+    for method in ("GET", "POST", "PATCH"):
+        assert_error(api.request(method, reaction_path(chat_id, message["id"], "👍"), alice.token), 405)
+    assert api.messages(bob.token, chat_id) == [message]
+    assert full_message(api, bob.token, chat_id, message["id"])["reactions"] == []
