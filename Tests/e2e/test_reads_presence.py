@@ -856,3 +856,45 @@ def test_presence_flapping_inside_the_window_sends_only_what_still_differs(api, 
             await b.close()
 
     run(scenario(), timeout=30)
+
+
+def test_a_removed_member_gets_no_typing_no_presence_no_receipts(api, stack, new_user):
+    """Membership is checked as it is now: once carol is removed from the group (her only chat
+    with alice and bob), she neither gets nor sends TYPING there, hears no PRESENCE of them,
+    cannot read or see the receipts, and GET /presence leaves them out for her."""
+    alice, bob, carol = new_user("xa"), new_user("xb"), new_user("xc")
+    chat_id = group(api, alice, [bob, carol], "removal")
+    message = api.send(alice.token, chat_id, "before")["id"]
+
+    async def scenario():
+        c = await Reader.p2(stack, carol, "query")
+        b = await Reader.p2(stack, bob, "query")
+        a = None
+        try:
+            assert api.request("DELETE", f"/chats/{chat_id}/members/{carol.id}", alice.token).status_code == 204
+            await c.until(lambda f: f.get("op") == "CHAT_REMOVED" and f["d"].get("chat_id") == chat_id,
+                          what="CHAT_REMOVED")
+            removed_at = len(c.frames)  # what came before was from her time as a member
+            assert [x["user_id"] for x in presence(api, carol, [alice.id, bob.id, carol.id])] == [carol.id]
+            a = await Reader.p2(stack, alice, "query")
+            await b.until(is_presence(alice.id, True), timeout=3, what="alice online (bob)")
+            await a.send({"op": "TYPING", "d": {"chat_id": chat_id}})
+            await b.until(is_typing(chat_id, alice.id), what="alice's TYPING (bob)")
+            await c.send({"op": "TYPING", "d": {"chat_id": chat_id}})
+            assert_error_frame(await c.until(is_error, what="ERROR for a removed member's TYPING"))
+            await c.send({"op": "READ", "d": {"chat_id": chat_id, "message_id": message}})
+            assert_error_frame(await c.until(is_error, what="ERROR for a removed member's READ"))
+            mark_read(api, bob, chat_id, message)
+            await a.until(is_read(chat_id, bob.id, message), what="bob's READ (alice)")
+            await c.never(lambda f: f.get("op") in ("TYPING", "PRESENCE", "READ"), 0.8,
+                          "a frame of a chat she left", start=removed_at)
+            await b.never(is_typing(chat_id, carol.id), 0.1, start=0)
+            assert_error(api.post(f"/chats/{chat_id}/read", carol.token, json={"message_id": message}), 403)
+            assert_error(api.get(f"/chats/{chat_id}/receipts", carol.token), 403)
+            assert carol.id not in {e["user_id"] for e in receipts(api, alice, chat_id)}
+        finally:
+            for s in (a, b, c):
+                if s is not None:
+                    await s.close()
+
+    run(scenario(), timeout=30)
