@@ -327,6 +327,31 @@ def test_members_are_ordered_by_joined_at_then_user_id(api, new_user):
     assert members(api, late_low.token, chat_id) == listed
 
 
+def test_members_added_in_one_call_are_ordered_by_user_id(api, new_user):
+    owner, low, high = new_user("oc"), new_user("oc"), new_user("oc")
+    assert low.id < high.id
+    chat_id = create_group(api, owner, [])
+    time.sleep(1.1)
+    listed = ok_json(add_members(api, owner.token, chat_id, [high.id, low.id]))  # highest id first
+    assert [m["user_id"] for m in listed] == [owner.id, low.id, high.id], listed
+    assert_member_list(listed)
+
+
+def test_members_who_joined_in_the_same_second_are_ordered_by_user_id(api, new_user):
+    """The decision: ordered by joined_at, then user_id — also across calls in one second."""
+    owner = new_user("os")
+    low, mid, high = new_user("os"), new_user("os"), new_user("os")
+    assert low.id < mid.id < high.id
+    chat_id = create_group(api, owner, [mid])
+    listed = ok_json(add_members(api, owner.token, chat_id, [high.id, low.id]))
+    joined = {m["user_id"]: m["joined_at"] for m in listed}
+    if not joined[mid.id] == joined[high.id] == joined[low.id]:
+        pytest.skip("the creation and the addition fell into different seconds")
+    assert [m["user_id"] for m in listed] == [owner.id, low.id, mid.id, high.id], listed
+    assert [m["user_id"] for m in members(api, high.token, chat_id, ordered=False)] == [
+        owner.id, low.id, mid.id, high.id]
+
+
 def test_add_ignores_present_members_and_answers_the_list(api, new_user):
     owner, a, b, c = new_user("ad"), new_user("ad"), new_user("ad"), new_user("ad")
     chat_id = create_group(api, owner, [a])
@@ -394,23 +419,39 @@ def _logins(base_url: str, count: int) -> list[int]:
 def test_a_group_holds_at_most_1001_members(api, base_url, new_user):
     owner, first = new_user("big"), new_user("big")
     chat_id = create_group(api, owner, [first])
-    ids = _logins(base_url, 1002)
+    ids = _logins(base_url, 1010)
     # The creator + 1,000: adding 999 to the 2 there makes 1,001, which is allowed.
-    listed = assert_member_list(ok_json(add_members(api, owner.token, chat_id, ids[:999])))
+    listed = assert_member_list(ok_json(add_members(api, owner.token, chat_id, ids[:999])), ordered=False)
     assert len(listed) == 1001
     # One more is 400 and nothing is added; a present member alongside changes nothing.
     assert_error(add_members(api, owner.token, chat_id, [ids[999]]), 400)
     assert_error(add_members(api, owner.token, chat_id, [first.id, ids[999]]), 400)
-    assert len(members(api, owner.token, chat_id)) == 1001
+    assert len(members(api, owner.token, chat_id, ordered=False)) == 1001
     # Only present ones: fine at the limit.
     assert len(ok_json(add_members(api, owner.token, chat_id, [first.id, ids[0]]))) == 1001
     # One leaves: one place; two new ones are 400 and neither is added; one fits.
     no_content(remove_member(api, owner.token, chat_id, first.id))
     assert_error(add_members(api, owner.token, chat_id, [ids[999], ids[1000]]), 400)
-    current = {m["user_id"] for m in members(api, owner.token, chat_id)}
+    current = {m["user_id"] for m in members(api, owner.token, chat_id, ordered=False)}
     assert len(current) == 1000 and ids[999] not in current and ids[1000] not in current
     after = ok_json(add_members(api, owner.token, chat_id, [ids[1001]]))
     assert len(after) == 1001 and ids[1001] in {m["user_id"] for m in after}
+    # One place again, and eight adds race for it: exactly one gets it.
+    no_content(remove_member(api, owner.token, chat_id, ids[1001]))
+    racers = ids[1002:1010]
+    barrier = threading.Barrier(len(racers))
+
+    def add_one(user_id):
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(f"{base_url}/chats/{chat_id}/members", json={"user_ids": [user_id]},
+                                headers={"Authorization": f"Bearer {owner.token}"}, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(racers)) as pool:
+        statuses = list(pool.map(add_one, racers))
+    assert sorted(statuses) == [200] + [400] * (len(racers) - 1), statuses
+    final = members(api, owner.token, chat_id, ordered=False)
+    assert len(final) == 1001 and len({m["user_id"] for m in final} & set(racers)) == 1
 
 
 def test_removing_a_non_member_or_unknown_user_is_404(api, new_user):
@@ -457,6 +498,7 @@ def test_set_role_without_role_is_400_and_on_a_non_member_404(api, new_user):
     assert_error(api.patch(f"/chats/{chat_id}/members/{a.id}", owner.token, json={}), 400)
     assert_error(set_role(api, owner.token, chat_id, outsider.id, "admin"), 404)
     assert_error(set_role(api, owner.token, chat_id, UNKNOWN_USER, "admin"), 404)
+    assert_error(set_role(api, owner.token, chat_id, outsider.id, "owner"), 404)
     assert roles(api, owner.token, chat_id) == {owner.id: "owner", a.id: "member"}
 
 
@@ -534,6 +576,69 @@ def test_owner_leaving_among_members_who_joined_together_passes_to_the_lower_use
         pytest.skip("the group's members did not get one joined_at")
     no_content(remove_member(api, owner.token, chat_id, owner.id))
     assert roles(api, b.token, chat_id) == {min(a.id, b.id): "owner", max(a.id, b.id): "member"}
+
+
+def test_everyone_but_one_leaving_at_once_leaves_that_one_the_owner(api, base_url, new_user):
+    owner = new_user("pl")
+    others = [new_user("pl") for _ in range(6)]
+    chat_id = create_group(api, owner, others)
+    for admin in others[:2]:
+        ok_json(set_role(api, owner.token, chat_id, admin.id, "admin"))
+    stays = others[-1]
+    leavers = [owner] + others[:-1]
+    barrier = threading.Barrier(len(leavers))
+
+    def leave(user):
+        with requests.Session() as session:
+            barrier.wait()
+            return session.delete(f"{base_url}/chats/{chat_id}/members/{user.id}",
+                                  headers={"Authorization": f"Bearer {user.token}"}, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(leavers)) as pool:
+        assert list(pool.map(leave, leavers)) == [204] * len(leavers)
+    assert roles(api, stays.token, chat_id) == {stays.id: "owner"}
+    assert chat_v2(api, stays.token, chat_id)["my_role"] == "owner"
+    # The one left has the owner's rights.
+    ok_json(add_members(api, stays.token, chat_id, [owner.id]))
+    assert ok_json(set_role(api, stays.token, chat_id, owner.id, "admin"))["role"] == "admin"
+
+
+def test_parallel_removals_and_role_changes_leave_exactly_one_owner(api, base_url, new_user):
+    owner = new_user("pr")
+    others = [new_user("pr") for _ in range(8)]
+    chat_id = create_group(api, owner, others)
+    for admin in others[:4]:
+        ok_json(set_role(api, owner.token, chat_id, admin.id, "admin"))
+    calls = [
+        ("PATCH", owner, f"/chats/{chat_id}/members/{others[0].id}", {"role": "owner"}),
+        ("PATCH", owner, f"/chats/{chat_id}/members/{others[5].id}", {"role": "owner"}),
+        ("DELETE", owner, f"/chats/{chat_id}/members/{owner.id}", None),
+        ("DELETE", others[1], f"/chats/{chat_id}/members/{others[6].id}", None),
+        ("DELETE", others[2], f"/chats/{chat_id}/members/{others[2].id}", None),
+        ("DELETE", others[3], f"/chats/{chat_id}/members/{others[7].id}", None),
+    ]
+    barrier = threading.Barrier(len(calls))
+
+    def call(spec):
+        method, user, path, body = spec
+        with requests.Session() as session:
+            barrier.wait()
+            return session.request(method, base_url + path, json=body,
+                                   headers={"Authorization": f"Bearer {user.token}"}, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        statuses = list(pool.map(call, calls))
+    assert all(status in (200, 204, 403, 404) for status in statuses), statuses
+    viewer = others[4]
+    listed = members(api, viewer.token, chat_id)
+    owners = [m["user_id"] for m in listed if m["role"] == "owner"]
+    assert len(owners) == 1, listed
+    # Whoever is listed can read; whoever is not, cannot.
+    for user in [owner] + others:
+        status = api.get(f"/chats/{chat_id}", user.token).status_code
+        assert status == (200 if user.id in {m["user_id"] for m in listed} else 403), (user.id, status, listed)
+    me = next(u for u in [owner] + others if u.id == owners[0])
+    assert chat_v2(api, me.token, chat_id)["my_role"] == "owner"
 
 
 def test_an_admin_or_member_leaving_keeps_the_owner(api, new_user):
@@ -801,7 +906,8 @@ def test_removal_cuts_off_two_live_devices_while_messages_race_it(api, stack, ne
         async with await P2.open_p2(stack, r, "query", label="r-device-1") as r1, \
                 await P2.open_p2(stack, r, "identify", label="r-device-2") as r2, \
                 await P2.open_p2(stack, owner, "header", label="owner") as o, \
-                await P2.open_p2(stack, m, "query", label="m") as sm:
+                await P2.open_p2(stack, m, "query", label="m") as sm, \
+                await StrictP1.open_strict(stack, r, "header", label="r-p1") as p1:
             loop = asyncio.get_running_loop()
             threads = [threading.Thread(target=rest_sender, args=(m, chat_id, rest_sent)),
                        threading.Thread(target=rest_sender, args=(r, chat_id, r_rest)),
@@ -877,6 +983,20 @@ def test_removal_cuts_off_two_live_devices_while_messages_race_it(api, stack, ne
                                                      owner.token))["messages"] if m_["sender_id"] == r.id]
             for message in stored_r:
                 assert message_seq(stack, message["id"]) < cut, (message, cut)
+            # The race was real: r got messages of the chat before the cut, and some of r's
+            # sends were refused after it.
+            assert any(f["op"] == "MESSAGE" and f["d"]["chat_id"] == chat_id for f in r1.events)
+            assert errors, "no WS send of r was refused: the removal did not race the sends"
+            # r's protocol-1 socket: every bare message of the chat it got was stored before the cut.
+            p1_frames = await p1.drain(QUIET)
+            for frame in p1.frames:
+                if is_message(frame) and frame["chat_id"] == chat_id:
+                    assert message_seq(stack, frame["id"]) < cut, (frame, cut)
+            assert not [f for f in p1.frames if is_op(f, "CHAT") and f["d"]["id"] == chat_id
+                        and r.id not in f["d"]["participants"]], "r's protocol-1 socket got a CHAT of the chat without r"
+            print(f"\nround {round_}: cut {cut}; r1 got {sum(1 for f in r1.events if f['op'] == 'MESSAGE')} messages, "
+                  f"r stored rest {len(r_rest)} ws {len(acked)}, r ws refused {len(errors)}, o sent {o_sent}, "
+                  f"m rest {len(rest_sent)}; last r1 seqs before cut: {[f['seq'] for f in r1.events][-5:]}")
             return cut
 
     cut = run(scenario(), timeout=120)
@@ -905,6 +1025,64 @@ def test_a_resumed_socket_of_a_removed_member_gets_chat_removed_and_nothing_afte
             assert late == [], late
 
     run(scenario())
+
+
+def test_nothing_of_the_chat_reaches_a_removed_member_and_they_can_change_nothing(api, stack, new_user):
+    owner, m, r = new_user("nr"), new_user("nr"), new_user("nr")
+    chat_id = group_announced(stack, api, owner, [m, r], "after removal")
+    old = api.send(owner.token, chat_id, "old")
+    mine = api.send(r.token, chat_id, "mine")
+
+    async def scenario():
+        async with await P2.open_p2(stack, r, "query", label="r-1") as r1, \
+                await P2.open_p2(stack, r, "header", label="r-2") as r2, \
+                await StrictP1.open_strict(stack, r, "identify", label="r-p1") as rp1, \
+                await P2.open_p2(stack, m, "query", label="m") as sm:
+            no_content(remove_member(api, owner.token, chat_id, r.id))
+            for sock in (r1, r2):
+                frame, _ = await sock.until(lambda f: is_op(f, "CHAT_REMOVED"))
+                assert frame["d"] == {"chat_id": chat_id}
+            await sm.chat_event(chat_id, lambda d: r.id not in d["participants"])
+            # Every kind of change in the chat, by the others.
+            edited = ok_json(api.patch(f"/chats/{chat_id}/messages/{old['id']}", owner.token, json={"content": "edited"}))
+            assert edited["content"] == "edited"
+            no_content(api.request("PUT", f"/chats/{chat_id}/messages/{old['id']}/reactions/%F0%9F%91%8D", m.token))
+            no_content(api.request("DELETE", f"/chats/{chat_id}/messages/{mine['id']}", owner.token))
+            new = api.send(m.token, chat_id, "new")
+            ok_json(api.post(f"/chats/{chat_id}/read", m.token, json={"message_id": new["id"]}))
+            ok_json(rename(api, owner.token, chat_id, "renamed after"))
+            extra = new_user("nr")
+            ok_json(add_members(api, owner.token, chat_id, [extra.id]))
+            await sm.send({"op": "TYPING", "d": {"chat_id": chat_id}})
+            await sm.chat_event(chat_id, lambda d: extra.id in d["participants"])
+            # r's own attempts, over REST and WS: all refused, nothing stored.
+            assert_error(api.patch(f"/chats/{chat_id}/messages/{mine['id']}", r.token, json={"content": "x"}), 403)
+            assert_error(api.request("PUT", f"/chats/{chat_id}/messages/{old['id']}/reactions/%F0%9F%98%80", r.token), 403)
+            assert_error(api.post(f"/chats/{chat_id}/read", r.token, json={"message_id": new["id"]}), 403)
+            assert_error(api.get(f"/chats/{chat_id}/receipts", r.token), 403)
+            assert_error(rename(api, r.token, chat_id, "mine now"), 403)
+            await r1.send({"chat_id": chat_id, "content": "ws", "nonce": "r-ws"})
+            error = await next_error(r1)
+            assert error["d"]["nonce"] == "r-ws"
+            await rp1.send({"chat_id": chat_id, "content": "ws p1", "nonce": "r-ws-p1"})
+            error = await next_error(rp1)
+            assert error["d"]["nonce"] == "r-ws-p1"
+            # Nothing of the chat, not even TYPING, reached r's sockets after CHAT_REMOVED.
+            for sock in (r1, r2):
+                await sock.drain(QUIET)
+                cut = next(f["seq"] for f in sock.events if f["op"] == "CHAT_REMOVED")
+                late = [f for f in sock.events if f["seq"] > cut and event_chat_id(f) == chat_id]
+                assert late == [], f"{sock.label}: {late!r:.1500}"
+                typing = [f for f in sock.ephemeral if (f.get("d") or {}).get("chat_id") == chat_id]
+                assert typing == [], typing
+            frames = await rp1.drain(QUIET)
+            assert [f for f in rp1.frames if is_message(f) or is_op(f, "CHAT")] == [], rp1.frames
+            return cut
+
+    cut = run(scenario(), timeout=60)
+    events, _ = all_events(api, r.token, cut - 1)
+    assert [f for f in events if f["seq"] > cut and event_chat_id(f) == chat_id] == []
+    assert "ws" not in history_contents(api, owner.token, chat_id)
 
 
 # --- a strict protocol-1 client in the group -------------------------------------------------
