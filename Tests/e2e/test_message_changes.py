@@ -12,11 +12,9 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from events_helpers import (
-    FULL_MESSAGE_KEYS,
     P2Client,
     all_events,
     assert_full_message,
@@ -27,7 +25,6 @@ from events_helpers import (
     head_seq,
     message_events,
     message_id_of,
-    quote_emoji,
     reaction_path,
     send_full,
     strict_legacy_history,
@@ -45,7 +42,7 @@ from helpers import (
     auth,
     ok_json,
 )
-from ws_helpers import Client, create_chat_announced, is_message, is_op, run
+from ws_helpers import Client, create_chat_announced, is_op, run
 
 LIVE_QUIET = 1.2  # seconds a protocol-1 socket must stay silent after a p2 socket got the events
 
