@@ -907,7 +907,8 @@ def test_removal_cuts_off_two_live_devices_while_messages_race_it(api, stack, ne
                 await P2.open_p2(stack, r, "identify", label="r-device-2") as r2, \
                 await P2.open_p2(stack, owner, "header", label="owner") as o, \
                 await P2.open_p2(stack, m, "query", label="m") as sm, \
-                await StrictP1.open_strict(stack, r, "header", label="r-p1") as p1:
+                await StrictP1.open_strict(stack, r, "header", label="r-p1") as p1, \
+                await StrictP1.open_strict(stack, m, "query", label="m-p1") as mp1:
             loop = asyncio.get_running_loop()
             threads = [threading.Thread(target=rest_sender, args=(m, chat_id, rest_sent)),
                        threading.Thread(target=rest_sender, args=(r, chat_id, r_rest)),
@@ -994,6 +995,13 @@ def test_removal_cuts_off_two_live_devices_while_messages_race_it(api, stack, ne
                     assert message_seq(stack, frame["id"]) < cut, (frame, cut)
             assert not [f for f in p1.frames if is_op(f, "CHAT") and f["d"]["id"] == chat_id
                         and r.id not in f["d"]["participants"]], "r's protocol-1 socket got a CHAT of the chat without r"
+            # m's strict protocol-1 socket: only seed frames; every stored message once, in id
+            # order; the removal as a seed CHAT without r; no CHAT_REMOVED of course.
+            await mp1.drain(QUIET)
+            bare = [f["id"] for f in mp1.frames if is_message(f) and f["chat_id"] == chat_id]
+            assert bare == sorted(stored), (len(bare), len(stored))
+            assert any(is_op(f, "CHAT") and f["d"]["id"] == chat_id and r.id not in f["d"]["participants"]
+                       for f in mp1.frames), "m's protocol-1 socket got no CHAT for the removal"
             print(f"\nround {round_}: cut {cut}; r1 got {sum(1 for f in r1.events if f['op'] == 'MESSAGE')} messages, "
                   f"r stored rest {len(r_rest)} ws {len(acked)}, r ws refused {len(errors)}, o sent {o_sent}, "
                   f"m rest {len(rest_sent)}; last r1 seqs before cut: {[f['seq'] for f in r1.events][-5:]}")
@@ -1148,6 +1156,7 @@ def test_a_strict_protocol_1_client_sees_only_seed_frames_while_the_group_is_run
             rest_r = await sr.drain(QUIET)
             all_r = sr.frames
             assert [f for f in all_r if is_message(f) and f["id"] != m1["id"]] == [], all_r
+            assert [f for f in all_r if is_op(f, "CHAT") and r.id not in f["d"]["participants"]] == [], all_r
             for f in all_r:
                 strict_p1_frame(f)
             # p: everything strict (every frame went through the strict decoder).
@@ -1256,6 +1265,9 @@ def test_a_blocked_user_cannot_send_into_the_direct_chat_on_any_path(api, stack,
     assert history_contents(api, b.token, chat_id) == expected
     assert [e["content"] for e in ok_json(api.get(f"/history/{a.username}", b.token))] == expected
     assert [e["content"] for e in ok_json(api.get(f"/history/{b.username}", a.token))] == expected
+    for user in (a, b):
+        assert chat_id in [c["id"] for c in ok_json(api.get("/chats", user.token))]
+        assert_chat(ok_json(api.get(f"/chats/{chat_id}", user.token)))
     # Unblocking restores every path.
     no_content(unblock(api, a.token, b.id))
     api.send(b.token, chat_id, "rest again")
@@ -1271,6 +1283,43 @@ def test_a_blocked_user_cannot_send_into_the_direct_chat_on_any_path(api, stack,
 
     run(ws_again())
     assert history_contents(api, a.token, chat_id)[-4:] == ["rest again", "legacy again", "000 again", "001 again"]
+
+
+def test_a_block_holds_at_once_on_sockets_opened_before_it_and_an_unblock_likewise(api, stack, new_user):
+    a, b = new_user("bo"), new_user("bo")
+    chat_id = create_chat_announced(stack, a, lambda: api.initiate(a.token, target_username=b.username)["chat_id"])
+
+    async def scenario():
+        async with await P2.open_p2(stack, b, "query", label="b-p2") as b2, \
+                await StrictP1.open_strict(stack, b, "header", label="b-p1") as b1, \
+                await P2.open_p2(stack, a, "identify", label="a-p2") as a2:
+            # Sockets are warm: a send each goes through.
+            await b2.send({"chat_id": chat_id, "content": "warm", "nonce": "w1"})
+            await b2.until(lambda f: is_op(f, "ACK") and f["d"]["nonce"] == "w1")
+            await b1.send({"receiver_username": a.username, "content": "warm 001", "nonce": "w2"})
+            await b1.recv_until(lambda f: is_op(f, "ACK") and f["d"]["nonce"] == "w2")
+            for i in range(3):
+                no_content(block(api, a.token, b.id))
+                # At once: every WS path of b's open sockets is refused.
+                for sock, frame in ((b2, {"chat_id": chat_id, "content": "x", "nonce": f"b2-000-{i}"}),
+                                    (b2, {"receiver_username": a.username, "content": "x", "nonce": f"b2-001-{i}"}),
+                                    (b1, {"chat_id": chat_id, "content": "x", "nonce": f"b1-000-{i}"}),
+                                    (b1, {"receiver_username": a.username, "content": "x", "nonce": f"b1-001-{i}"})):
+                    await sock.send(frame)
+                    error = await next_error(sock)
+                    assert error["d"]["nonce"] == frame["nonce"] and "blocked" in error["d"]["message"].lower(), error
+                no_content(unblock(api, a.token, b.id))
+                # At once: they go through again.
+                await b2.send({"chat_id": chat_id, "content": f"back {i}", "nonce": f"back-{i}"})
+                await b2.until(lambda f: is_op(f, "ACK") and f["d"]["nonce"] == f"back-{i}")
+                await b1.send({"receiver_username": a.username, "content": f"back 001 {i}", "nonce": f"back1-{i}"})
+                await b1.recv_until(lambda f: is_op(f, "ACK") and f["d"]["nonce"] == f"back1-{i}")
+            await a2.drain(0.5)
+            got = [f["d"]["content"] for f in a2.events if f["op"] == "MESSAGE"]
+            assert "x" not in got and got[-1] == "back 001 2", got
+
+    run(scenario(), timeout=60)
+    assert "x" not in history_contents(api, a.token, chat_id)
 
 
 def test_a_blocked_user_cannot_start_a_direct_chat_but_the_blocker_can(api, stack, new_user):
