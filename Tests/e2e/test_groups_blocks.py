@@ -299,6 +299,38 @@ def test_block_endpoints_need_a_token(api, method, path):
     assert_error(api.request(method, path, None), 401)
 
 
+@pytest.mark.parametrize("method,path", [
+    ("PUT", "/chats/{chat}/members"),
+    ("DELETE", "/chats/{chat}/members"),
+    ("POST", "/chats/{chat}/members/{uid}"),
+    ("PUT", "/chats/{chat}/members/{uid}"),
+    ("GET", "/chats/{chat}/members/{uid}"),
+    ("POST", "/users/me/blocks/{uid}"),
+    ("PATCH", "/users/me/blocks/{uid}"),
+    ("POST", "/users/me/blocks"),
+])
+def test_wrong_methods_are_405(api, new_user, method, path):
+    owner, other = new_user("m405"), new_user("m405")
+    chat_id = create_group(api, owner, [other])
+    response = api.request(method, path.format(chat=chat_id, uid=other.id), owner.token, json={})
+    assert_error(response, 405)
+    assert roles(api, owner.token, chat_id) == {owner.id: "owner", other.id: "member"}
+    assert blocks(api, owner.token) == []
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/chats/{chat}/members"), ("PATCH", "/chats/{chat}/members/{uid}"),
+                                         ("PATCH", "/chats/{chat}")], ids=["add", "role", "rename"])
+def test_malformed_json_bodies_are_400(api, new_user, method, path):
+    owner, other = new_user("mj"), new_user("mj")
+    chat_id = create_group(api, owner, [other], "unchanged")
+    url = path.format(chat=chat_id, uid=other.id)
+    for raw in ("{not json", "[]", '"admin"', "null", ""):
+        assert_error(api.request(method, url, owner.token, data=raw,
+                                 headers={"Content-Type": "application/json"}), 400)
+    assert roles(api, owner.token, chat_id) == {owner.id: "owner", other.id: "member"}
+    assert chat_v2(api, owner.token, chat_id)["name"] == "unchanged"
+
+
 # --- roles and members -----------------------------------------------------------------------
 
 def test_creator_is_owner_others_members_and_direct_chats_have_two_members(api, new_user):
@@ -837,6 +869,43 @@ def test_a_removed_member_is_refused_on_every_rest_call_at_once(api, new_user):
     ok_json(add_members(api, owner.token, chat_id, [r.id]))
     assert history_contents(api, r.token, chat_id) == ["mine"]
     api.send(r.token, chat_id, "back")
+
+
+def test_a_re_added_member_sees_nothing_of_the_time_they_were_out_but_all_history_over_rest(api, stack, new_user):
+    owner, r = new_user("ra"), new_user("ra")
+    chat_id = group_announced(stack, api, owner, [r], "re-add")
+    api.send(owner.token, chat_id, "before")
+    since = head_seq(stack)
+
+    async def scenario():
+        async with await P2.open_p2(stack, r, "query", label="r-live") as live:
+            no_content(remove_member(api, owner.token, chat_id, r.id))
+            removed = (await live.until(lambda f: is_op(f, "CHAT_REMOVED")))[0]
+            api.send(owner.token, chat_id, "while out")
+            ok_json(rename(api, owner.token, chat_id, "renamed while out"))
+            await asyncio.sleep(0.3)
+            ok_json(add_members(api, owner.token, chat_id, [r.id]))
+            added = await live.chat_event(chat_id, lambda d: r.id in d["participants"])
+            assert added["d"]["name"] == "renamed while out" and added["d"]["my_role"] == "member"
+            back = api.send(owner.token, chat_id, "back")
+            message, _ = await live.until(lambda f: is_op(f, "MESSAGE"))
+            assert message["d"]["id"] == back["id"]
+            between = [f for f in live.events if removed["seq"] < f["seq"] < added["seq"] and event_chat_id(f) == chat_id]
+            assert between == [], between
+            return removed["seq"], added["seq"]
+
+    removed_seq, added_seq = run(scenario())
+    assert history_contents(api, r.token, chat_id) == ["before", "while out", "back"]
+
+    async def resume():
+        async with await P2.open_p2(stack, r, "header", since=since, label="r-resume") as again:
+            frames = [f for f in await again.drain(QUIET) if "seq" in f]
+            ops = [(f["op"], f["seq"]) for f in frames if event_chat_id(f) == chat_id]
+            assert ("CHAT_REMOVED", removed_seq) in ops and ("CHAT", added_seq) in ops, ops
+            assert [o for o in ops if removed_seq < o[1] < added_seq] == [], ops
+            assert [f["d"]["content"] for f in frames if f["op"] == "MESSAGE" and f["seq"] > removed_seq] == ["back"]
+
+    run(resume())
 
 
 # --- removal racing messages, two devices ----------------------------------------------------
