@@ -19,7 +19,6 @@ from helpers import (
     CHAT_KEYS,
     FILE_KEYS,
     MESSAGE_KEYS,
-    USER_KEYS,
     assert_keys,
     assert_timestamp,
     assert_user,

@@ -1058,7 +1058,7 @@ def test_removal_cuts_off_two_live_devices_while_messages_race_it(api, stack, ne
             assert any(f["op"] == "MESSAGE" and f["d"]["chat_id"] == chat_id for f in r1.events)
             assert errors, "no WS send of r was refused: the removal did not race the sends"
             # r's protocol-1 socket: every bare message of the chat it got was stored before the cut.
-            p1_frames = await p1.drain(QUIET)
+            await p1.drain(QUIET)
             for frame in p1.frames:
                 if is_message(frame) and frame["chat_id"] == chat_id:
                     assert message_seq(stack, frame["id"]) < cut, (frame, cut)
@@ -1152,7 +1152,7 @@ def test_nothing_of_the_chat_reaches_a_removed_member_and_they_can_change_nothin
                 assert late == [], f"{sock.label}: {late!r:.1500}"
                 typing = [f for f in sock.ephemeral if (f.get("d") or {}).get("chat_id") == chat_id]
                 assert typing == [], typing
-            frames = await rp1.drain(QUIET)
+            await rp1.drain(QUIET)
             assert [f for f in rp1.frames if is_message(f) or is_op(f, "CHAT")] == [], rp1.frames
             return cut
 
@@ -1222,7 +1222,7 @@ def test_a_strict_protocol_1_client_sees_only_seed_frames_while_the_group_is_run
             await o.drain(0.3)
             assert sum(1 for f in o.events if f["op"] == "CHAT" and f["d"]["id"] == chat_id) >= 7
             # r's socket: no message of the chat after m1, no CHAT_REMOVED, only strict frames.
-            rest_r = await sr.drain(QUIET)
+            await sr.drain(QUIET)
             all_r = sr.frames
             assert [f for f in all_r if is_message(f) and f["id"] != m1["id"]] == [], all_r
             assert [f for f in all_r if is_op(f, "CHAT") and r.id not in f["d"]["participants"]] == [], all_r
