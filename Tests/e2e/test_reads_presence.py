@@ -635,6 +635,7 @@ def test_typing_is_throttled_per_user_and_chat(api, stack, new_user):
 
     async def scenario():
         a = await Reader.p2(stack, alice, "query")
+        a2 = await Reader.p2(stack, alice, "identify", label="alice/other device")
         b = await Reader.p2(stack, bob, "query")
         c = await Reader.p2(stack, carol, "query")
         try:
@@ -645,6 +646,8 @@ def test_typing_is_throttled_per_user_and_chat(api, stack, new_user):
             first = await b.until(is_typing(chat_id, alice.id), what="the first TYPING")
             assert first == {"op": "TYPING", "d": {"chat_id": chat_id, "user_id": alice.id}}
             assert await c.until(is_typing(chat_id, alice.id), what="the first TYPING") == first
+            # The window is the user's, not the socket's: her other device is dropped too.
+            await a2.send({"op": "TYPING", "d": {"chat_id": chat_id}})
             # Another chat of alice's and another user in the same chat have their own windows.
             await a.send({"op": "TYPING", "d": {"chat_id": second_chat}})
             await b.until(is_typing(second_chat, alice.id), what="TYPING in the second chat")
@@ -664,9 +667,16 @@ def test_typing_is_throttled_per_user_and_chat(api, stack, new_user):
             await b.never(is_typing(chat_id, alice.id), 0.4, "a third TYPING")
             assert len(b.matching(is_typing(chat_id, alice.id))) == 2
             # Dropped silently: the typer got no ERROR.
-            await a.never(is_error, 0.1, "an ERROR for throttled TYPING")
+            await a.never(is_error, 0.1, "an ERROR for throttled TYPING", start=0)
+            await a2.never(is_error, 0.1, "an ERROR for throttled TYPING", start=0)
+            # Malformed ops are refused with ERROR (and forward nothing).
+            for bad in ({"op": "TYPING", "d": {}}, {"op": "TYPING", "d": {"chat_id": "x"}},
+                        {"op": "READ", "d": {"chat_id": chat_id}}, {"op": "READ", "d": {"message_id": 1}}):
+                await a2.send(bad)
+                assert_error_frame(await a2.until(is_error, what=f"ERROR for {bad}"))
+            await b.never(is_typing(), 0.3, "TYPING from a malformed op")
         finally:
-            for s in (a, b, c):
+            for s in (a, a2, b, c):
                 await s.close()
 
     run(scenario(), timeout=30)
