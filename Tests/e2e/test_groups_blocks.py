@@ -793,6 +793,48 @@ def test_every_change_is_a_chat_event_to_every_member_as_they_see_it(api, stack,
     assert [f for f in events if f["seq"] > removed[0]["seq"] and event_chat_id(f) == chat_id] == []
 
 
+def test_parallel_changes_end_with_every_member_s_last_chat_event_matching_the_members(api, stack, new_user):
+    owner, admin, watcher = new_user("pc"), new_user("pc"), new_user("pc")
+    pool_users = [new_user("pc") for _ in range(10)]
+    chat_id = group_announced(stack, api, owner, [admin, watcher] + pool_users[:5], "parallel")
+    ok_json(set_role(api, owner.token, chat_id, admin.id, "admin"))
+    calls = ([("POST", owner, f"/chats/{chat_id}/members", {"user_ids": [u.id]}) for u in pool_users[5:8]]
+             + [("POST", admin, f"/chats/{chat_id}/members", {"user_ids": [u.id]}) for u in pool_users[8:]]
+             + [("DELETE", admin, f"/chats/{chat_id}/members/{u.id}", None) for u in pool_users[:2]]
+             + [("DELETE", u, f"/chats/{chat_id}/members/{u.id}", None) for u in pool_users[2:4]]
+             + [("PATCH", owner, f"/chats/{chat_id}/members/{pool_users[4].id}", {"role": "admin"}),
+                ("PATCH", admin, f"/chats/{chat_id}", {"name": "raced"})])
+    barrier = threading.Barrier(len(calls))
+
+    def call(spec):
+        method, user, path, body = spec
+        with requests.Session() as session:
+            barrier.wait()
+            return session.request(method, stack.base_url + path, json=body,
+                                   headers={"Authorization": f"Bearer {user.token}"}, timeout=30).status_code
+
+    async def scenario():
+        async with await P2.open_p2(stack, watcher, "query") as w, \
+                await P2.open_p2(stack, owner, "identify") as o:
+            loop = asyncio.get_running_loop()
+            with ThreadPoolExecutor(len(calls)) as pool:
+                statuses = await loop.run_in_executor(None, lambda: list(pool.map(call, calls)))
+            assert all(200 <= st < 300 for st in statuses), statuses
+            for sock in (w, o):
+                await sock.drain(QUIET)
+            final = members(api, owner.token, chat_id, ordered=False)  # the order has its own tests
+            final_ids = sorted(m["user_id"] for m in final)
+            for sock in (w, o):
+                chats = [f for f in sock.events if f["op"] == "CHAT" and f["d"]["id"] == chat_id]
+                assert len(chats) >= len(calls), (sock.label, len(chats))
+                last = chats[-1]["d"]
+                assert sorted(last["participants"]) == final_ids, (sock.label, last, final_ids)
+                assert last["name"] == "raced"
+            assert {m["user_id"]: m["role"] for m in final}[pool_users[4].id] == "admin"
+
+    run(scenario(), timeout=60)
+
+
 def test_an_added_member_sees_history_live_and_on_resume_from_the_chat_event(api, stack, new_user):
     owner, m, x = new_user("am"), new_user("am"), new_user("am")
     chat_id = group_announced(stack, api, owner, [m], "history")
