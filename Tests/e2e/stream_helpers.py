@@ -154,6 +154,11 @@ class P2Client(Client):
 
     ready_seq: int = 0
     last: int = 0
+    seen: list
+
+    def __init__(self, ws, user=None, label: str = ""):
+        super().__init__(ws, user, label)
+        self.seen = []
 
     @classmethod
     async def open(cls, stack, user, how: str = "query", since: int | None = None,
@@ -191,6 +196,7 @@ class P2Client(Client):
         assert_event_frame(frame)
         assert frame["seq"] > self.last, f"{self.label}: seq {frame['seq']} after {self.last}: {frame!r:.300}"
         self.last = frame["seq"]
+        self.seen.append(frame)
 
     async def events_through(self, seq: int, timeout: float = 10.0) -> list[dict]:
         """Events until one with seq >= `seq` (none if already there); checked in order."""
