@@ -36,6 +36,13 @@ SEED_UPLOAD_KEYS = {"url", "filename", "mime_type", "size_bytes"}
 READY_V2_KEYS = {"user_id", "seq"}
 EVENT_FRAME_KEYS = {"op", "seq", "d"}
 CONTROL_OPS = {"READY", "RESYNC", "ACK", "ERROR"}
+# Ephemeral protocol-2 frames (no seq, never replayed) that later issues add: the event-stream
+# tests set them aside wherever they arrive.
+EPHEMERAL_OPS = {"TYPING", "PRESENCE"}
+
+
+def is_ephemeral(frame: Any) -> bool:
+    return isinstance(frame, dict) and frame.get("op") in EPHEMERAL_OPS and "seq" not in frame
 
 VISIBLE_SQL = """
 SELECT e.seq, e.op, e.audience, e.chat_id, e.user_id, e.message_id
@@ -159,6 +166,30 @@ class P2Client(Client):
     def __init__(self, ws, user=None, label: str = ""):
         super().__init__(ws, user, label)
         self.seen = []
+        self.ephemeral: list = []
+
+    async def recv(self, timeout: float = RECV_TIMEOUT) -> Any:
+        """The next frame that is not an ephemeral one (TYPING, PRESENCE: set aside)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await super().recv(max(0.001, deadline - time.monotonic()))
+            if not is_ephemeral(frame):
+                return frame
+            self.ephemeral.append(frame)
+
+    async def expect_silence(self, seconds: float = 0.5) -> None:
+        """Nothing but ephemeral frames arrives within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), remaining)
+            except asyncio.TimeoutError:
+                return
+            except ConnectionClosed as closed:
+                raise AssertionError(f"{self.label}: socket closed unexpectedly: {closed!r}") from None
+            frame = json.loads(raw)
+            assert is_ephemeral(frame), f"{self.label}: expected no frame, got {raw!r:.500}"
+            self.ephemeral.append(frame)
 
     @classmethod
     async def open(cls, stack, user, how: str = "query", since: int | None = None,
