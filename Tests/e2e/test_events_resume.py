@@ -283,3 +283,123 @@ def test_resume_is_exact_under_churn_with_20_reconnects_and_a_relay_kill(api, st
                    (sender.id, helper.id, outsider.id))[0]
     assert stored[0] == stored[1] == TOTAL_WS + TOTAL_REST, stored
     print(f"sending took {took:.1f}s; {len(sockets)} sockets, {len(all_seqs)} events")
+
+
+# --- RESYNC ----------------------------------------------------------------------------------
+
+def test_pruned_or_future_since_gets_resync_on_the_socket_and_get_events(api, stack, pair):
+    alice, bob, chat_id = pair
+    sent = [api.send(alice.token, chat_id, f"prunable {i}") for i in range(6)]
+    seq_of = {m["id"]: query(stack, "SELECT seq FROM events WHERE op = 'MESSAGE' AND message_id = ?", (m["id"],))[0][0]
+              for m in sent}
+    cut = seq_of[sent[2]["id"]]  # events up to the third message are made old and pruned
+    pruned = backdate_and_wait_pruned(stack, cut)
+    assert pruned >= cut
+    kept = [seq_of[m["id"]] for m in sent[3:]]
+    assert all(s > pruned for s in kept)
+    # Pruning never deletes messages.
+    assert api.messages(bob.token, chat_id) == sent
+
+    async def scenario():
+        head = head_seq(stack)
+        # A since from before the pruned events: READY (the head), RESYNC, nothing replayed.
+        for since, how in ((cut - 1, "query"), (0, "header"), (cut - 1, "identify"), (head + 1000, "query")):
+            async with await P2Client.open(stack, bob, how, since=since) as b:
+                assert b.ready_seq >= head
+                resync = assert_resync(await b.recv())
+                assert resync >= head, (since, resync, head)
+                await b.expect_silence(0.3)
+                # Then live events after the RESYNC's seq.
+                b.last = resync
+                live = api.send(alice.token, chat_id, f"after resync from {since}")
+                frame = await b.recv_event()
+                assert frame["op"] == "MESSAGE" and frame["d"]["id"] == live["id"] and frame["seq"] > resync
+                await b.expect_silence(0.2)
+            head = head_seq(stack)
+        # since = pruned_through: nothing after it was pruned, so a plain replay.
+        async with await P2Client.open(stack, bob, "query", since=pruned) as b:
+            expected = visible_events(stack, bob.id, after=pruned)
+            frames = await b.events_through(max(expected))
+            assert [f["seq"] for f in frames] == sorted(expected)
+            assert not any(is_op(f, "RESYNC") for f in frames)
+            assert [f["d"]["id"] for f in frames if f["op"] == "MESSAGE"][:3] == [m["id"] for m in sent[3:]]
+
+    run(scenario())
+
+    head = head_seq(stack)
+    for since in (cut - 1, 0, head + 1, head + 1000):
+        body = get_events(api, bob.token, since)
+        assert len(body["events"]) == 1, body
+        resync = assert_resync(body["events"][0])
+        assert body["seq"] == resync == head, (since, body, head)
+    # Continuing from the RESYNC's seq works: nothing new yet, then the next event.
+    assert get_events(api, bob.token, head) == {"events": [], "seq": head}
+    live = api.send(alice.token, chat_id, "after the GET resync")
+    body = get_events(api, bob.token, head)
+    assert [f["d"]["id"] for f in body["events"]] == [live["id"]]
+    # since = pruned_through pages normally.
+    frames, _, _ = page_all(api, bob.token, pruned_through(stack), 100)
+    assert [f["seq"] for f in frames] == sorted(visible_events(stack, bob.id, after=pruned_through(stack)))
+
+
+# --- GET /events is the socket's stream ---------------------------------------------------------
+
+def test_get_events_pages_through_exactly_the_frames_of_the_socket(api, stack, pair, new_user):
+    alice, bob, direct = pair
+    carol, dave = new_user("gec"), new_user("ged")
+
+    async def scenario():
+        async with await P2Client.open(stack, bob, "query") as live, \
+                await Client.open(stack, alice, "header") as a:
+            start = live.ready_seq
+            group = ok_json(api.post("/chats", alice.token, json={"name": "paged", "participants": [bob.id, carol.id]}))["id"]
+            receipt = ok_json(api.post("/upload", alice.token, files={"file": ("p.png", b"\x89PNG-paged", "image/png")}))
+            api.send(alice.token, direct, "rest 1")
+            ok_json(api.post(f"/chats/{group}/messages", alice.token, json={"content": "with file", "files": [receipt]}))
+            for i in range(12):
+                target = {"chat_id": group} if i % 3 else {"receiver_username": bob.username}
+                await a.send({**target, "content": f"ws {i}", "nonce": f"ge-{i}"})
+                ack, _ = await a.recv_until(lambda f: is_op(f, "ACK"))
+                assert ack["d"]["nonce"] == f"ge-{i}", ack
+            ok_json(api.patch("/users/me", carol.token, json={"display_name": "Carol Paged"}))
+            ok_json(api.patch("/users/me", bob.token, json={"bio": "paged bob"}))
+            ok_json(api.post("/send", dave.token, json={"receiver_username": bob.username, "content": "dave here"}))
+            for i in range(5):
+                api.send(carol.token, group, f"carol {i}")
+            api.send(alice.token, ok_json(api.post("/chats", alice.token, json={"name": "no bob", "participants": [carol.id]}))["id"], "hidden")
+            expected = visible_events(stack, bob.id, after=start)
+            live_frames = await live.events_through(max(expected))
+            await live.expect_silence(0.3)
+        # Quiet now: a replaying socket and GET /events render the same state.
+        async with await P2Client.open(stack, bob, "identify", since=start) as replay:
+            replay_frames = await replay.events_through(max(expected))
+            await replay.expect_silence(0.3)
+        return start, expected, live_frames, replay_frames
+
+    start, expected, live_frames, replay_frames = run(scenario())
+    seqs = sorted(expected)
+    assert [f["seq"] for f in live_frames] == seqs
+    assert [f["seq"] for f in replay_frames] == seqs
+    assert [f["op"] for f in replay_frames] == [expected[s][0] for s in seqs]
+    assert {f["op"] for f in replay_frames} == {"CHAT", "MESSAGE", "USER"}
+    head = head_seq(stack)
+    for limit in (1, 7, 100, 1000, None):
+        frames, last_seq, pages = page_all(api, bob.token, start, limit or 100)
+        assert frames == replay_frames, f"limit {limit}: GET /events differs from the socket"
+        assert last_seq == head
+        if limit == 7:
+            assert pages == len(seqs) // 7 + 1
+    # The default limit is 100.
+    assert get_events(api, bob.token, start)["events"] == replay_frames[:100]
+    # Live and replayed frames agree; a chat's frame is rendered as it is when delivered, so
+    # for CHAT only the chat itself is compared.
+    chat_keys = ("id", "name", "chat_type", "created_at", "participants", "my_role")
+    for live_frame, replayed in zip(live_frames, replay_frames):
+        if live_frame["op"] == "CHAT":
+            assert [live_frame["d"][k] for k in chat_keys] == [replayed["d"][k] for k in chat_keys]
+        else:
+            assert live_frame == replayed
+    with_file = next(f for f in replay_frames if f["op"] == "MESSAGE" and f["d"]["content"] == "with file")
+    assert [x["filename"] for x in with_file["d"]["files"]] == ["p.png"]
+    # Continuing from the head: an empty page at the head.
+    assert get_events(api, bob.token, head) == {"events": [], "seq": head}
