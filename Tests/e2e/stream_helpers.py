@@ -193,7 +193,7 @@ class P2Client(Client):
 
     @classmethod
     async def open(cls, stack, user, how: str = "query", since: int | None = None,
-                   v_in_identify: bool = True) -> "P2Client":
+                   v_in_identify: bool = True, ready_timeout: float = RECV_TIMEOUT) -> "P2Client":
         """how: "header", "query" or "identify". With "identify", `v`/`since` go in IDENTIFY's
         d (or, with v_in_identify=False, `v=2` on the URL and since in d)."""
         if how == "header":
@@ -213,7 +213,7 @@ class P2Client(Client):
             if since is not None:
                 d["since"] = since
             await client.send({"op": "IDENTIFY", "d": d})
-        client.ready_seq = assert_ready_v2(await client.recv(), user.id)
+        client.ready_seq = assert_ready_v2(await client.recv(ready_timeout), user.id)
         client.last = client.ready_seq if since is None else since
         return client
 

@@ -46,6 +46,9 @@ from ws_helpers import (
 )
 
 BUSY_MESSAGE = "server busy; retry"
+# How long the test holds the write lock: past two busy timeouts (5 s), so that the round the
+# first sends go to fails even if another write of the relay (its pruner) met the lock first.
+HOLD = 12.0
 
 
 def v2_message(api, token: str, chat_id: int, message_id: int) -> dict:
@@ -365,7 +368,8 @@ def test_get_events_rejects_bad_input(api, new_user):
 # --- a failing commit round -------------------------------------------------------------------
 
 def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, stack, pair):
-    """Another connection holds BEGIN IMMEDIATE past the relay's busy timeout (5 s): every send
+    """Another connection holds BEGIN IMMEDIATE past the relay's busy timeout (5 s) — 12 s, so
+    the first round fails even behind another write that met the lock first: every send
     of that window is answered exactly once — ERROR "server busy; retry" with its nonce, or
     ACK if it committed after the lock was released — nothing is stored half, and the socket
     stays usable."""
@@ -381,13 +385,17 @@ def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, 
             try:
                 for nonce in nonces:
                     await a.send({"chat_id": chat_id, "content": f"content {nonce}", "nonce": nonce})
+                # A socket joining while the lock is held: its registration must not be lost
+                # with the failing round (READY may wait for the round to end).
+                joining = asyncio.ensure_future(
+                    P2Client.open(stack, bob, "query", since=b.ready_seq, ready_timeout=20))
                 await asyncio.sleep(2.5)
                 for nonce in late:  # queued behind the failing round
                     await a.send({"chat_id": chat_id, "content": f"content {nonce}", "nonce": nonce})
                 frames = []
-                while time.monotonic() - held_from < 7.0:
+                while time.monotonic() - held_from < HOLD:
                     try:
-                        frames.append(await a.recv(timeout=max(0.05, 7.0 - (time.monotonic() - held_from))))
+                        frames.append(await a.recv(timeout=max(0.05, HOLD - (time.monotonic() - held_from))))
                     except AssertionError as error:
                         assert "no frame" in str(error), error
             finally:
@@ -452,11 +460,16 @@ def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, 
                              (alice.id, nonce)) == [(ack_id,)]
             await a.expect_silence(0.3)
 
-            # Bob's protocol-2 socket saw each stored message once, in order, nothing else.
+            # Bob's protocol-2 sockets — the one from before and the one that joined during
+            # the failing round — saw each stored message once, in order, nothing else.
             history = api.messages(bob.token, chat_id)
-            got = await b.events_through(max(query(stack, "SELECT max(seq) FROM events WHERE chat_id = ?", (chat_id,))[0]))
-            assert [f["d"]["id"] for f in got if f["op"] == "MESSAGE"] == [m["id"] for m in history]
-            await b.expect_silence(0.3)
+            final = query(stack, "SELECT max(seq) FROM events WHERE chat_id = ?", (chat_id,))[0][0]
+            joined = await asyncio.wait_for(joining, 20)
+            async with joined:
+                for client in (b, joined):
+                    got = await client.events_through(final)
+                    assert [f["d"]["id"] for f in got if f["op"] == "MESSAGE"] == [m["id"] for m in history], client
+                    await client.expect_silence(0.3)
             contents = [m["content"] for m in history]
             assert len(contents) == len(set(contents)), contents
             assert sorted(contents) == sorted([f"content {n}" for n in nonces + late] + ["after the lock"])
