@@ -484,3 +484,38 @@ def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, 
             assert sorted(contents) == sorted([f"content {n}" for n in nonces + late] + ["after the lock"])
 
     run(scenario(), timeout=60)
+
+
+# --- protocol 1 and 2 side by side ---------------------------------------------------------
+
+def test_one_user_on_protocol_1_and_2_at_once_gets_each_its_own_frames(api, stack, pair):
+    """The same message reaches bob's protocol-1 socket as the bare seed object and his
+    protocol-2 socket as a MESSAGE event whose d is the full message; a profile change only
+    the protocol-2 socket."""
+    alice, bob, chat_id = pair
+
+    async def scenario():
+        async with await Client.open(stack, bob, "header") as p1, await P2Client.open(stack, bob, "header") as p2:
+            message = api.send(alice.token, chat_id, "both protocols")
+            bare = await p1.recv_message()
+            event = await p2.recv_event()
+            assert bare == message
+            assert event["op"] == "MESSAGE"
+            assert {k: event["d"][k] for k in MESSAGE_KEYS} == bare
+            assert (event["d"]["reply_to_id"], event["d"]["edited_at"], event["d"]["reactions"]) == (None, None, [])
+            profile = ok_json(api.patch("/users/me", alice.token, json={"bio": "side by side"}))
+            user_event = await p2.recv_event()
+            assert (user_event["op"], user_event["d"]) == ("USER", profile)
+            await p1.expect_silence(0.5)
+            # A send on the protocol-2 socket: its ACK there, the bare object on protocol 1.
+            await p2.send({"chat_id": chat_id, "content": "from p2", "nonce": "side"})
+            got = [await p2.recv(), await p2.recv()]
+            ack = next(f for f in got if is_op(f, "ACK"))
+            ev = next(f for f in got if not is_op(f, "ACK"))
+            p2.check_event(ev)
+            assert ack["d"] == {"nonce": "side", "id": ev["d"]["id"]}
+            assert await p1.recv_message() == {k: ev["d"][k] for k in MESSAGE_KEYS}
+            await p1.expect_silence(0.3)
+            await p2.expect_silence(0.2)
+
+    run(scenario())
