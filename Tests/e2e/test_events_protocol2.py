@@ -14,7 +14,6 @@ import time
 import pytest
 
 from helpers import (
-    CHAT_KEYS,
     MESSAGE_KEYS,
     assert_error,
     assert_keys,
@@ -23,13 +22,9 @@ from helpers import (
 )
 from stream_helpers import (
     P2Client,
-    assert_chat_v2,
-    assert_event_frame,
-    assert_message_v2,
     assert_ready_v2,
     db_write,
     head_seq,
-    p2_url,
     query,
     visible_events,
 )
@@ -40,7 +35,6 @@ from ws_helpers import (
     assert_ready,
     is_message,
     is_op,
-    open_ws,
     refused_status,
     run,
 )

@@ -17,9 +17,13 @@ import random
 import signal
 import time
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 
-from helpers import assert_keys, is_int, ok_json, wait_for
+import conftest
+import helpers
+
+from helpers import assert_keys, is_int, ok_json
 from stream_helpers import (
     P2Client,
     assert_event_frame,
@@ -32,7 +36,7 @@ from stream_helpers import (
     query,
     visible_events,
 )
-from ws_helpers import Client, is_message, is_op, relay_pid, run
+from ws_helpers import Client, direct_chat, is_op, relay_pid, run
 
 TOTAL_WS = 1000
 TOTAL_REST = 1000
@@ -287,8 +291,23 @@ def test_resume_is_exact_under_churn_with_20_reconnects_and_a_relay_kill(api, st
 
 # --- RESYNC ----------------------------------------------------------------------------------
 
-def test_pruned_or_future_since_gets_resync_on_the_socket_and_get_events(api, stack, pair):
-    alice, bob, chat_id = pair
+@pytest.fixture(scope="module")
+def pruning_stack():
+    """A stack of its own for the pruning test: pruned events would turn every other test's
+    `since=0` into a RESYNC on the session stack."""
+    own = conftest.start_stack_once("pruning", prefix="msgr-e2e-prune-")
+    yield own
+    try:
+        conftest.stop_stack(own)
+    finally:
+        conftest.cleanup_stack(own)
+
+
+def test_pruned_or_future_since_gets_resync_on_the_socket_and_get_events(pruning_stack):
+    stack = pruning_stack
+    api = helpers.Api(stack.base_url)
+    alice, bob = api.new_user("pra"), api.new_user("prb")
+    chat_id = direct_chat(stack, api, alice, bob)
     sent = [api.send(alice.token, chat_id, f"prunable {i}") for i in range(6)]
     seq_of = {m["id"]: query(stack, "SELECT seq FROM events WHERE op = 'MESSAGE' AND message_id = ?", (m["id"],))[0][0]
               for m in sent}
@@ -341,6 +360,7 @@ def test_pruned_or_future_since_gets_resync_on_the_socket_and_get_events(api, st
     # since = pruned_through pages normally.
     frames, _, _ = page_all(api, bob.token, pruned_through(stack), 100)
     assert [f["seq"] for f in frames] == sorted(visible_events(stack, bob.id, after=pruned_through(stack)))
+    assert not api.server_errors, api.server_errors
 
 
 # --- GET /events is the socket's stream ---------------------------------------------------------

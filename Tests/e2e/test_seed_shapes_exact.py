@@ -29,7 +29,6 @@ from helpers import (
     ok_json,
 )
 from stream_helpers import (
-    CHAT_V2_KEYS,
     MESSAGE_V2_KEYS,
     SEED_UPLOAD_KEYS,
     assert_chat_v2,
@@ -37,7 +36,7 @@ from stream_helpers import (
     assert_message_v2,
     query,
 )
-from ws_helpers import Client, assert_ready, is_message, is_op, run
+from ws_helpers import Client, assert_ready, is_op, run
 
 
 def seed_part(full: dict, keys: set[str]) -> dict:
