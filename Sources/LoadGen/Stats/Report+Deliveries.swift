@@ -1,0 +1,21 @@
+extension Report {
+    /// What a run judged by its deliveries reports (ws-fanout, ws-reactions): sends,
+    /// fully delivered ones and copies per second, send → last member's copy and → each copy,
+    /// and everything a clean run has none of. `errors` are the scenario's own (failed
+    /// handshakes, sockets closed under it), added to the tally's.
+    mutating func addDeliveries(_ tally: Tally, seconds: Double, protocolErrors: Int, errors: Int,
+                                connectFailures: Int, cpu: LoadContext.MeasuredCPU) {
+        add("sent", tally.sent)
+        add("msgs_per_s", Double(tally.answered) / seconds, digits: 1)
+        add("deliveries_per_s", Double(tally.delivered) / seconds, digits: 0)
+        addLatency(tally.latency)
+        addLatency(tally.deliveryLatency, prefix: "delivery_")
+        addIntegrity(tally)
+        add("protocol_errors", protocolErrors)
+        add("skipped", tally.skipped)
+        add("errors", tally.errors + errors)
+        add("connect_failures", connectFailures)
+        add("loadgen_cpu", cpu.generator, digits: 2)
+        append(cpu.processes)
+    }
+}
