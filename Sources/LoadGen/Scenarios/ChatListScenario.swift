@@ -30,7 +30,7 @@ enum ChatListScenario {
             stats.value.many.window = measure
             stats.value.few.window = measure
         }.wait()
-        let bytes = NIOLoopBoundBox((many: 0, few: 0), eventLoop: loop)
+        let bytes = try loop.submit { NIOLoopBoundBox((many: 0, few: 0), eventLoop: loop) }.wait()
         let done = loop.makePromise(of: Void.self)
         let readers = [(token: many.token, chats: options.chats), (token: few.token, chats: options.fewChats)]
         @Sendable func step(_ index: Int) {

@@ -57,7 +57,9 @@ final class PresenceFlapper {
 @available(*, unavailable)
 extension PresenceFlapper: Sendable {}
 
-/// The socket of one cycle: closes on READY, reports when it is gone.
+/// The socket of one cycle: on READY it sends its close frame and drops the connection at
+/// once, as a flapping mobile link does (waiting for the relay's answer to the close, the
+/// cycle took ~3 s: the client's close timeout), and reports when it is gone.
 private final class FlappingSocket: SocketBehavior {
     private let gone: () -> Void
 
@@ -66,7 +68,7 @@ private final class FlappingSocket: SocketBehavior {
     }
 
     func received(text: UnsafeRawBufferPointer, on socket: WebSocketClient) {
-        if ServerFrameScanner.isOp(.ready, text) { socket.close() }
+        if ServerFrameScanner.isOp(.ready, text) { socket.close(timeout: .zero) }
     }
 
     func closed(_ socket: WebSocketClient) { gone() }
