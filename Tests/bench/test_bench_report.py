@@ -21,7 +21,7 @@ META = {
     "rounds": 2, "ingest_rounds": 3, "uploads": 2, "idle_sockets": 100, "ingest_users": 200, "fanout_members": 100,
     "rest_connections": 16, "rest_reference_connections": 64, "wrk_connections": 64, "ingest_window": 4,
     "latency_rate": 50.0, "ingest_paced_rate": 10000, "fanout_bar": 100000, "upload_bytes": 52428800,
-    "reactors": 16, "list_chats": 2000, "list_few_chats": 10, "presence_members": 100, "presence_observers": 10,
+    "reactors": 16, "readers": 20, "list_chats": 2000, "list_few_chats": 10, "presence_members": 100, "presence_observers": 10,
 }
 WRK = """Running 10s test @ http://127.0.0.1:1/users/1
   2 threads and 64 connections
@@ -51,6 +51,10 @@ CHAT_LIST = {"scenario": "rest-chat-list", "chats": 2000, "few_chats": 10, "dura
              "lists_per_s": 100.0, "bytes": 700000, "samples": 1000, "p50_ms": 5.0, "p90_ms": 6.0, "p99_ms": 8.0,
              "few_lists_per_s": 100.0, "few_bytes": 3500, "few_samples": 1000, "few_p50_ms": 4.0, "few_p90_ms": 4.5,
              "few_p99_ms": 5.0, "errors": 0}
+READS = {"scenario": "ws-read", "readers": 20, "messages": 5000, "window": 4, "duration_s": 10.0, "sent": 12000,
+         "reads": 12000, "reads_per_s": 1200, "deliveries_per_s": 22800, "samples": 12000, "p50_ms": 60.0,
+         "p99_ms": 110.0, "exhausted": 0, "lost": 0, "duplicates": 0, "unknown": 0, "gaps": 0, "protocol_errors": 0,
+         "errors": 0, "connect_failures": 0}
 PRESENCE = {"scenario": "ws-presence", "members": 100, "observers": 10, "duration_s": 10.0, "cycles": 5000,
             "cycles_per_s": 500.0, "samples": 5000, "p50_ms": 20.0, "p99_ms": 90.0, "presence_frames": 2000,
             "presence_per_observer_per_user": 2.0, "presence_per_user_max": 3, "presence_heard_of_min": 100,
@@ -81,7 +85,7 @@ def good_results(work):
                    "errors": 0, "resume_ms_median": 80.0, "resume_ms_max": 120.0},
         "latency": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, p99_ms=20.0, samples=500),
         "latency_floor": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, samples=500),
-        "reactions": REACTIONS, "chat_list": CHAT_LIST, "presence": PRESENCE,
+        "reactions": REACTIONS, "chat_list": CHAT_LIST, "presence": PRESENCE, "reads": READS,
         "idle": {"scenario": "ws-idle", "sockets": 100, "open_at_end": 100, "connect_failures": 0, "errors": 0,
                  "protocol_errors": 0},
     }
@@ -344,3 +348,27 @@ def test_the_presence_bound_follows_the_measured_window(work):
     edit_json(work, "presence.json", duration_s=3.0, presence_per_user_max=2)
     storm = row(results(work), "Presence storm")
     assert storm.result == "FAIL" and storm.bar.startswith("≤ 1 ")
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"exhausted": 2}, "ran out of messages"),
+    ({"lost": 1}, "1 lost"),
+    ({"unknown": 1}, "1 unknown"),
+    ({"samples": 0}, "no latency samples"),
+    ({"reads": 0}, "nothing answered"),
+    ({"readers": 19}, "19 of 20 readers"),
+])
+def test_a_read_run_that_ran_dry_lost_reads_or_measured_nothing_is_not_valid(work, fields, reason):
+    edit_json(work, "reads.json", **fields)
+    result = row(results(work), "READ ops").result
+    assert result.startswith("— (not valid") and reason in result
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_read_run_is_not_valid(work, damage):
+    path = os.path.join(work, "reads.json")
+    if damage == "missing":
+        os.remove(path)
+    else:
+        open(path, "w").write(open(path).read()[:20])
+    assert row(results(work), "READ ops").result.startswith("— (not valid")

@@ -96,13 +96,16 @@ REQUIRED_FIELDS = {
                      "p99_ms", "lost", "duplicates", "unknown", "gaps", "protocol_errors", "errors", "duration_s"),
     "rest-chat-list": ("chats", "few_chats", "lists_per_s", "samples", "p50_ms", "p99_ms", "few_lists_per_s",
                        "few_samples", "few_p50_ms", "few_p99_ms", "errors", "duration_s"),
+    "ws-read": ("readers", "messages", "window", "duration_s", "sent", "reads", "reads_per_s", "samples", "p50_ms",
+                "p99_ms", "exhausted", "lost", "duplicates", "unknown", "protocol_errors", "errors"),
     "ws-presence": ("members", "observers", "duration_s", "cycles", "cycles_per_s", "presence_frames",
                     "presence_per_observer_per_user", "presence_per_user_max", "presence_heard_of_min",
                     "protocol_errors", "errors"),
 }
 # The field that says a run got answers at all (none is "nothing answered").
 ANSWERED_FIELDS = {"ws-ingest": "acked", "rest-write": "committed", "ws-fanout": "msgs_per_s",
-                   "ws-reactions": "msgs_per_s", "rest-chat-list": "lists_per_s", "ws-presence": "cycles"}
+                   "ws-reactions": "msgs_per_s", "rest-chat-list": "lists_per_s", "ws-presence": "cycles",
+                   "ws-read": "reads"}
 # Counters a clean run has none of.
 INTEGRITY_FIELDS = ("errors", "lost", "duplicates", "unknown", "gaps", "protocol_errors", "connect_failures")
 CENTRIFUGO_SOURCE = ("\"Million connections with Centrifugo\", centrifugal.dev/blog/2020/02/10/"
@@ -490,7 +493,7 @@ def build_rows(work, meta):
         "FCGIApp's VmRSS sampled every 10 ms during each upload; highest sample − the value before it.",
         meta_problems + [p for p in upload_problems if not p.startswith("baseline")]))
     rows.extend(protocol2_rows(work, meta, ingest_rounds, fanout, fanout_problems))
-    rows.extend(live_state_rows(work, meta, fanout, fanout_problems))
+    rows.extend(live_state_rows(work, meta, fanout, fanout_problems, ingest_rounds))
     return rows
 
 
@@ -502,9 +505,10 @@ LIST_RATIO = 2.0
 PRESENCE_INTERVAL_S = 5
 
 
-def live_state_rows(work, meta, fanout, fanout_problems):
+def live_state_rows(work, meta, fanout, fanout_problems, ingest_rounds):
     """Reactions on one hot message beside the message fan-out, the chat list with unread
-    counts for a user in many chats beside one in few, and a presence storm (issues 13, 14)."""
+    counts for a user in many chats beside one in few, READ ops beside message sends, and a
+    presence storm (issues 13, 14)."""
     rows = []
     meta_problems = [] if meta else ["meta.json missing or unparsable"]
 
@@ -560,6 +564,27 @@ def live_state_rows(work, meta, fanout, fanout_problems):
         f"{num(value(listing, 'few_p50_ms'), 2)} ms; {num(value(listing, 'bytes'))} bytes against "
         f"{num(value(listing, 'few_bytes'))}; {num(value(listing, 'samples'))} and "
         f"{num(value(listing, 'few_samples'))} samples.", meta_problems + list_problems))
+
+    reads, read_problems = loadgen_run(work, "reads", latency=True)
+    if reads and reads.get("exhausted"):
+        read_problems.append(f"reads: {reads['exhausted']} readers ran out of messages in the window")
+    if reads and reads.get("readers") != meta.get("readers"):
+        read_problems.append(f"reads: {num(reads.get('readers'))} of {num(meta.get('readers'))} readers connected")
+    read_rate = value(reads, "reads_per_s")
+    send_rates = [run["msgs_per_s"] for run in ingest_rounds]
+    send_rate = statistics.mean(send_rates) if send_rates else None
+    rows.append(Row(
+        f"READ ops: {num(value(reads, 'readers') or meta.get('readers'))} readers of one group (reference)",
+        f"{num(read_rate)} READs/s", f"{num(send_rate)} msgs/s (WS ingest, same run)",
+        read_rate / send_rate if read_rate and send_rate else None, "—", REFERENCE,
+        "LoadGen `ws-read`: a writer posts "
+        f"{num(value(reads, 'messages'))} messages into a group of the readers (setup over REST); each reader, on "
+        "a protocol-2 socket through nginx, sends `{\"op\":\"READ\",\"d\":{chat_id, message_id}}` for the "
+        f"group's messages in id order, {num(value(reads, 'window'))} unanswered, so every READ moves its marker "
+        "forward; its own READ event (matched by `last_read_id`) answers it, the other readers' are receipts "
+        f"({num(value(reads, 'deliveries_per_s'))} deliveries/s). p50 {num(value(reads, 'p50_ms'), 2)} ms, p99 "
+        f"{num(value(reads, 'p99_ms'), 2)} ms. A reference row: no READ figure to hold it to yet; the baseline is "
+        "the other write a socket makes, a message send, whose rounds are committed together.", read_problems))
 
     storm, storm_problems = loadgen_run(work, "presence")
     storm_members = value(storm, "members") or meta.get("presence_members")
@@ -655,7 +680,7 @@ def cpu_table(work):
     """(scenario, {process: cores}) for every measured load."""
     table = []
     for name, label in (("rest_write", "REST write"), ("ingest", "WS ingest (last run)"), ("fanout", "WS fan-out"),
-                        ("latency", "WS latency"), ("reactions", "WS reactions"), ("chat_list", "GET /chats?v=2"),
+                        ("latency", "WS latency"), ("reactions", "WS reactions"), ("chat_list", "GET /chats?v=2"), ("reads", "READ ops"),
                         ("presence", "Presence storm"), ("idle", "Idle (hold)")):
         result = (ingest_runs(work) or [None])[-1] if name == "ingest" else load_json(f"{work}/{name}.json")
         if result:

@@ -8,7 +8,7 @@ struct LoadGenCommand: ParsableCommand {
         discussion: "Prints human-readable progress on stderr and one JSON line on stdout at the end.",
         subcommands: [WSIngestCommand.self, WSFanoutCommand.self, WSIdleCommand.self, RestWriteCommand.self,
                       WSResumeCommand.self, WSReactionsCommand.self, RestChatListCommand.self,
-                      WSPresenceCommand.self, WSFloorCommand.self])
+                      WSPresenceCommand.self, WSReadCommand.self, WSFloorCommand.self])
 }
 
 /// A scenario's command: validated flags turned into `Options`, then the run. (The option
@@ -244,6 +244,40 @@ struct WSPresenceCommand: ScenarioCommand {
         options.members = members
         options.observers = observers
         options.protocolVersion = 2  // PRESENCE frames go to protocol-2 sockets only
+        return options
+    }
+}
+
+struct WSReadCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-read",
+        abstract: "READ ops/s: R readers of one group (protocol 2) move their read markers through --messages messages, flat out.",
+        discussion: "Each READ names the reader's next message, so each moves the marker forward and is answered by the reader's own READ event (matched by last_read_id); the other readers' READ events are counted as deliveries. A reader that reaches the last message stops, and the report says how many did.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Readers in the group, one protocol-2 socket each")
+    var readers = 20
+
+    @Option(help: "Messages the writer posts in setup; each reader can READ each once")
+    var messages = 5000
+
+    @Option(name: .customLong("window"), help: "Unanswered READs per reader")
+    var inFlight = 4
+
+    mutating func validate() throws {
+        try Bounds.check(readers, 1...1000, "readers")
+        try Bounds.check(messages, 1...200_000, "messages")
+        try Bounds.check(inFlight, 1...4096, "window")
+    }
+
+    var options: Options {
+        var options = Options(.wsRead, target: target, window: window)
+        options.readers = readers
+        options.messages = messages
+        options.window = inFlight
+        options.protocolVersion = 2  // READ events go to protocol-2 sockets only
         return options
     }
 }

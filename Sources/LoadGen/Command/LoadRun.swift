@@ -40,6 +40,7 @@ enum LoadRun {
             case .wsReactions: report = try ReactionScenario.run(load)
             case .restChatList: report = try ChatListScenario.run(load)
             case .wsPresence: report = try PresenceScenario.run(load)
+            case .wsRead: report = try ReadScenario.run(load)
             case .wsFloor: preconditionFailure("ws-floor runs above")
             }
             FileHandle.standardOutput.write(Data((report.line + "\n").utf8))

@@ -12,6 +12,7 @@ struct Options: Sendable {
         case wsReactions = "ws-reactions"
         case restChatList = "rest-chat-list"
         case wsPresence = "ws-presence"
+        case wsRead = "ws-read"
     }
 
     enum FloorCopies: String, Sendable, CaseIterable {
@@ -68,6 +69,9 @@ struct Options: Sendable {
     var fewChats = 10
     /// ws-presence: sockets that stay connected and count PRESENCE frames.
     var observers = 10
+    /// ws-read: readers in the group, and the messages they read through.
+    var readers = 20
+    var messages = 5000
 
     /// WebSocket or HTTP connections the scenario opens at most.
     var connectionCount: Int {
@@ -75,6 +79,7 @@ struct Options: Sendable {
         case .wsFanout: members
         case .wsReactions: members + reactors
         case .wsPresence: members + observers
+        case .wsRead: readers
         case .wsIngest, .wsIdle, .restWrite: users
         case .wsResume: 3
         case .restChatList: 1

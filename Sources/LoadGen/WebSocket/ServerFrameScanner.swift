@@ -40,12 +40,15 @@ enum ServerFrameScanner {
         case presence
         /// `{"op":"READY","d":{user_id, seq}}`.
         case ready
+        /// `{"op":"READ","seq":N,"d":{chat_id, user_id, last_read_id}}`.
+        case read
 
         fileprivate var name: [UInt8] {
             switch self {
             case .reaction: ServerFrameScanner.reactionName
             case .presence: ServerFrameScanner.presenceName
             case .ready: ServerFrameScanner.readyName
+            case .read: ServerFrameScanner.readName
             }
         }
     }
@@ -58,6 +61,11 @@ enum ServerFrameScanner {
     /// The number in `"user_id":N`, if present.
     static func userID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
         number(after: userIDMarker, in: bytes, tagged: false)
+    }
+
+    /// The number in a READ event's `"last_read_id":N`, if present.
+    static func lastReadID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        number(after: lastReadIDMarker, in: bytes, tagged: false)
     }
 
     /// Whether a REACTION's `d` says `"added":true`.
@@ -118,6 +126,8 @@ enum ServerFrameScanner {
     private static let reactionName = Array(#"REACTION""#.utf8)
     private static let presenceName = Array(#"PRESENCE""#.utf8)
     private static let readyName = Array(#"READY""#.utf8)
+    private static let readName = Array(#"READ""#.utf8)
+    private static let lastReadIDMarker = Array(#""last_read_id":"#.utf8)
 
     /// The digits after `marker`; `tagged`: after one tag letter (LoadGen's content, nonces).
     private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer, tagged: Bool = true) -> UInt64? {
