@@ -75,13 +75,10 @@ enum FanoutScenario {
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! FanoutMember).stop() }
         }
-        let drainDeadline = monotonicNanos() + 3.0.nanoseconds
-        while tracker.outstanding > 0, monotonicNanos() < drainDeadline { sleepSeconds(0.05) }
+        load.drain { tracker.outstanding }
         tracker.finish()
-        let stillOpen = SocketFleet.countOpen(sockets)
-        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = tracker.tally
-        SocketFleet.close(sockets)
+        let ending = SocketFleet.end(sockets)
 
         let seconds = measure.seconds
         var report = Report(scenario: options.scenario.rawValue)
@@ -90,13 +87,11 @@ enum FanoutScenario {
         report.add("window", window)
         report.add("target_rate", options.rate, digits: 0)
         report.add("duration_s", seconds, digits: 2)
-        report.addDeliveries(tally, seconds: seconds, protocolErrors: protocolErrors,
-                             errors: opened.failures + (sockets.count - stillOpen), connectFailures: opened.failures,
+        report.addDeliveries(tally, seconds: seconds, protocolErrors: ending.protocolErrors,
+                             errors: opened.failures + (sockets.count - ending.stillOpen), connectFailures: opened.failures,
                              cpu: cpu)
-        say(String(format: "ws-fanout: %.0f deliveries/s (%.1f msgs/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, gaps %d, duplicates %d, errors %d, loadgen CPU %.2f cores",
-                   Double(tally.delivered) / seconds, Double(tally.answered) / seconds, sockets.count,
-                   Report.millis(tally.latency, 50), Report.millis(tally.latency, 99), tally.lost,
-                   tally.gaps, tally.duplicates, tally.errors + opened.failures, cpu.generator))
+        say(Report.deliveriesSummary("ws-fanout", copies: "deliveries", sends: "msgs", tally: tally, seconds: seconds,
+                                     members: sockets.count, errors: opened.failures, generator: cpu.generator))
         return report
     }
 }

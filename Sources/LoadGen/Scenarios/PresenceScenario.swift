@@ -61,9 +61,7 @@ enum PresenceScenario {
                 return (observer.inWindow, observer.heardOf.count, observer.errors)
             }.wait()
         }
-        let stillOpen = SocketFleet.countOpen(watching)
-        let protocolErrors = SocketFleet.protocolErrors(watching)
-        SocketFleet.close(watching)
+        let ending = SocketFleet.end(watching)
         let tally = try load.merged(stats)
 
         let seconds = measure.seconds
@@ -81,9 +79,9 @@ enum PresenceScenario {
                    digits: 3)
         report.add("presence_per_user_max", perUserMax)
         report.add("presence_heard_of_min", counts.map(\.heardOf).min() ?? 0)
-        report.add("protocol_errors", protocolErrors)
+        report.add("protocol_errors", ending.protocolErrors)
         report.add("errors", tally.errors + counts.reduce(0) { $0 + $1.errors } + opened.failures
-                   + (watching.count - stillOpen))
+                   + (watching.count - ending.stillOpen))
         report.add("connect_failures", opened.failures)
         report.add("loadgen_cpu", cpu.generator, digits: 2)
         report.append(cpu.processes)

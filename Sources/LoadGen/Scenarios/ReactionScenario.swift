@@ -57,16 +57,13 @@ enum ReactionScenario {
         let cpu = load.measure(measure, watch: options.watch, unit: "REACTION deliveries") { tracker.tally.delivered }
 
         for sender in senders { try sender.eventLoop.flatSubmit { sender.value.finished }.wait() }
-        let drainDeadline = monotonicNanos() + 3.0.nanoseconds
-        while tracker.outstanding > 0, monotonicNanos() < drainDeadline { sleepSeconds(0.05) }
+        load.drain { tracker.outstanding }
         tracker.finish()
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! ReactionMember).stop() }
         }
-        let stillOpen = SocketFleet.countOpen(sockets)
-        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = tracker.tally
-        SocketFleet.close(sockets)
+        let ending = SocketFleet.end(sockets)
 
         let seconds = measure.seconds
         var report = Report(scenario: options.scenario.rawValue)
@@ -75,13 +72,11 @@ enum ReactionScenario {
         report.add("reactors", lanes)
         report.add("target_rate", 0.0, digits: 0)
         report.add("duration_s", seconds, digits: 2)
-        report.addDeliveries(tally, seconds: seconds, protocolErrors: protocolErrors,
-                             errors: opened.failures + (sockets.count - stillOpen), connectFailures: opened.failures,
+        report.addDeliveries(tally, seconds: seconds, protocolErrors: ending.protocolErrors,
+                             errors: opened.failures + (sockets.count - ending.stillOpen), connectFailures: opened.failures,
                              cpu: cpu)
-        say(String(format: "ws-reactions: %.0f REACTION deliveries/s (%.1f reactions/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, gaps %d, duplicates %d, errors %d, loadgen CPU %.2f cores",
-                   Double(tally.delivered) / seconds, Double(tally.answered) / seconds, sockets.count,
-                   Report.millis(tally.latency, 50), Report.millis(tally.latency, 99), tally.lost,
-                   tally.gaps, tally.duplicates, tally.errors + opened.failures, cpu.generator))
+        say(Report.deliveriesSummary("ws-reactions", copies: "REACTION deliveries", sends: "reactions", tally: tally, seconds: seconds,
+                                     members: sockets.count, errors: opened.failures, generator: cpu.generator))
         return report
     }
 }

@@ -51,15 +51,12 @@ enum ReadScenario {
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! ReadSender).stop() }
         }
-        let drainDeadline = monotonicNanos() + 3.0.nanoseconds
-        while try readersSum({ $0.outstanding }) > 0, monotonicNanos() < drainDeadline { sleepSeconds(0.05) }
+        try load.drain { try readersSum { $0.outstanding } }
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! ReadSender).finish() }
         }
-        let stillOpen = SocketFleet.countOpen(sockets)
-        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = try load.merged(stats)
-        SocketFleet.close(sockets)
+        let ending = SocketFleet.end(sockets)
 
         let seconds = measure.seconds
         var report = Report(scenario: options.scenario.rawValue)
@@ -74,8 +71,8 @@ enum ReadScenario {
         report.addLatency(tally.latency)
         report.add("exhausted", exhausted)
         report.addIntegrity(tally)
-        report.add("protocol_errors", protocolErrors)
-        report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
+        report.add("protocol_errors", ending.protocolErrors)
+        report.add("errors", tally.errors + opened.failures + (sockets.count - ending.stillOpen))
         report.add("connect_failures", opened.failures)
         report.add("loadgen_cpu", cpu.generator, digits: 2)
         report.append(cpu.processes)
