@@ -21,6 +21,7 @@ META = {
     "rounds": 2, "ingest_rounds": 3, "uploads": 2, "idle_sockets": 100, "ingest_users": 200, "fanout_members": 100,
     "rest_connections": 16, "rest_reference_connections": 64, "wrk_connections": 64, "ingest_window": 4,
     "latency_rate": 50.0, "ingest_paced_rate": 10000, "fanout_bar": 100000, "upload_bytes": 52428800,
+    "reactors": 16, "readers": 20, "list_chats": 2000, "list_few_chats": 10, "presence_members": 100, "presence_observers": 2,
 }
 WRK = """Running 10s test @ http://127.0.0.1:1/users/1
   2 threads and 64 connections
@@ -42,6 +43,22 @@ FANOUT = {"scenario": "ws-fanout", "members": 100, "sockets": 100, "window": 16,
 REST = {"scenario": "rest-write", "connections": 16, "target_rate": 0, "duration_s": 10.0, "sent": 80000,
         "committed": 80000, "committed_total": 96000, "msgs_per_s": 8000, "samples": 80000, "p50_ms": 2.0,
         "p90_ms": 4.0, "p99_ms": 8.0, "p999_ms": 9.0, "max_ms": 10.0, "errors": 0}
+
+REACTIONS = dict(FANOUT, scenario="ws-reactions", reactors=16, msgs_per_s=1200.0, deliveries_per_s=120000,
+                 p99_ms=40.0)
+del REACTIONS["window"]
+CHAT_LIST = {"scenario": "rest-chat-list", "chats": 2000, "few_chats": 10, "duration_s": 10.0, "sent": 1000,
+             "lists_per_s": 100.0, "bytes": 700000, "samples": 1000, "p50_ms": 5.0, "p90_ms": 6.0, "p99_ms": 8.0,
+             "few_lists_per_s": 100.0, "few_bytes": 3500, "few_samples": 1000, "few_p50_ms": 4.0, "few_p90_ms": 4.5,
+             "few_p99_ms": 5.0, "errors": 0}
+READS = {"scenario": "ws-read", "readers": 20, "messages": 5000, "window": 4, "duration_s": 10.0, "sent": 12000,
+         "reads": 12000, "reads_per_s": 1200, "deliveries_per_s": 22800, "samples": 12000, "p50_ms": 60.0,
+         "p99_ms": 110.0, "exhausted": 0, "lost": 0, "duplicates": 0, "unknown": 0, "gaps": 0, "protocol_errors": 0,
+         "errors": 0, "connect_failures": 0}
+PRESENCE = {"scenario": "ws-presence", "members": 100, "observers": 2, "duration_s": 10.0, "cycles": 5000,
+            "cycles_per_s": 500.0, "samples": 5000, "p50_ms": 20.0, "p99_ms": 90.0, "presence_frames": 2000,
+            "presence_per_observer_per_user": 2.0, "presence_per_user_max": 3, "presence_heard_of_min": 100,
+            "protocol_errors": 0, "errors": 0, "connect_failures": 0, "cpu_WSRelay": 0.8}
 
 
 def good_results(work):
@@ -68,6 +85,7 @@ def good_results(work):
                    "errors": 0, "resume_ms_median": 80.0, "resume_ms_max": 120.0},
         "latency": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, p99_ms=20.0, samples=500),
         "latency_floor": dict(FANOUT, target_rate=50, msgs_per_s=50.0, deliveries_per_s=5000, samples=500),
+        "reactions": REACTIONS, "chat_list": CHAT_LIST, "presence": PRESENCE, "reads": READS,
         "idle": {"scenario": "ws-idle", "sockets": 100, "open_at_end": 100, "connect_failures": 0, "errors": 0,
                  "protocol_errors": 0},
     }
@@ -160,6 +178,10 @@ def test_a_rate_not_reached_fails(work, name, prefix):
     ("ingest_floor.json", "WS ingest: 200 users"),
     ("latency_floor.json", "WS latency"),
     ("sqlite_single.json", "REST write: `POST"),
+    ("reactions.json", "WS reactions: one hot"),
+    ("fanout.json", "WS reactions: one hot"),
+    ("chat_list.json", "`GET /chats?v=2`"),
+    ("presence.json", "Presence storm"),
 ])
 @pytest.mark.parametrize("damage", ["missing", "empty", "truncated"])
 def test_a_missing_or_unparsable_result_fails(work, name, prefix, damage):
@@ -178,6 +200,9 @@ def test_a_missing_or_unparsable_result_fails(work, name, prefix, damage):
     ("rest_write", "REST write: p99"),
     ("idle", "Idle"),
     ("wrk_app_2", "REST read: `GET"),
+    ("reactions", "WS reactions: one hot"),
+    ("chat_list", "`GET /chats?v=2`"),
+    ("presence", "Presence storm"),
 ])
 @pytest.mark.parametrize("status", ["1\n", None])
 def test_a_run_that_failed_or_has_no_exit_status_fails(work, name, prefix, status):
@@ -213,6 +238,13 @@ def test_an_unparsable_wrk_round_fails(work, target, prefix):
     ("fanout.json", "protocol_errors", "WS fan-out"),
     ("latency.json", "gaps", "WS latency"),
     ("rest_write.json", "errors", "REST write: p99"),
+    ("reactions.json", "lost", "WS reactions: one hot"),
+    ("reactions.json", "gaps", "WS reactions: one hot"),
+    ("reactions.json", "duplicates", "WS reactions: one hot"),
+    ("reactions.json", "unknown", "WS reactions: one hot"),
+    ("chat_list.json", "errors", "`GET /chats?v=2`"),
+    ("presence.json", "errors", "Presence storm"),
+    ("presence.json", "connect_failures", "Presence storm"),
 ])
 def test_lost_or_duplicated_messages_fail(work, name, field, prefix):
     edit_json(work, name, **{field: 3})
@@ -274,3 +306,70 @@ def test_a_missing_protocol_2_round_fails(work):
 def test_a_resume_that_missed_events_or_was_slow_fails(work, fields):
     edit_json(work, "resume.json", **fields)
     assert row(results(work), "Protocol 2: resume").result.startswith("FAIL")
+
+
+def test_reactions_below_half_the_message_fan_out_fail(work):
+    edit_json(work, "reactions.json", deliveries_per_s=99999)
+    assert row(results(work), "WS reactions: one hot").result == "FAIL"
+
+
+@pytest.mark.parametrize("fields", [{"samples": 0}, {"msgs_per_s": 0}, {"sockets": 900}])
+def test_reactions_that_measured_nothing_or_missed_members_fail(work, fields):
+    edit_json(work, "reactions.json", **fields)
+    assert row(results(work), "WS reactions: one hot").result.startswith("FAIL (")
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"p99_ms": 20.0}, None),                    # the absolute bar
+    ({"few_p99_ms": 3.9}, None),                 # more than 2x the user in 10 chats
+    ({"samples": 0}, "no latency samples"),
+    ({"few_samples": 0}, "baseline user"),
+    ({"lists_per_s": 0}, "nothing answered"),
+])
+def test_a_slow_or_empty_chat_list_fails(work, fields, reason):
+    edit_json(work, "chat_list.json", **fields)
+    result = row(results(work), "`GET /chats?v=2`").result
+    assert result.startswith("FAIL") and (reason is None or reason in result)
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"presence_per_user_max": 4}, None),        # 10 s: at most 10 / 5 + 1 = 3
+    ({"presence_heard_of_min": 99}, "heard of 99 of 100"),
+    ({"cycles": 0}, "nothing answered"),
+    ({"observers": 9}, "observers open"),
+    ({"cycles": 150}, "too weak a storm"),     # 3 changes per member: no more than the 3 frames allowed
+])
+def test_a_presence_storm_over_the_rule_or_that_did_not_happen_fails(work, fields, reason):
+    edit_json(work, "presence.json", **fields)
+    result = row(results(work), "Presence storm").result
+    assert result.startswith("FAIL") and (reason is None or reason in result)
+
+
+def test_the_presence_bound_follows_the_measured_window(work):
+    edit_json(work, "presence.json", duration_s=3.0, presence_per_user_max=2)
+    storm = row(results(work), "Presence storm")
+    assert storm.result == "FAIL" and storm.bar.startswith("≤ 1 ")
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"exhausted": 2}, "ran out of messages"),
+    ({"lost": 1}, "1 lost"),
+    ({"unknown": 1}, "1 unknown"),
+    ({"samples": 0}, "no latency samples"),
+    ({"reads": 0}, "nothing answered"),
+    ({"readers": 19}, "19 of 20 readers"),
+])
+def test_a_read_run_that_ran_dry_lost_reads_or_measured_nothing_is_not_valid(work, fields, reason):
+    edit_json(work, "reads.json", **fields)
+    result = row(results(work), "READ ops").result
+    assert result.startswith("— (not valid") and reason in result
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_read_run_is_not_valid(work, damage):
+    path = os.path.join(work, "reads.json")
+    if damage == "missing":
+        os.remove(path)
+    else:
+        open(path, "w").write(open(path).read()[:20])
+    assert row(results(work), "READ ops").result.startswith("— (not valid")

@@ -92,7 +92,20 @@ REQUIRED_FIELDS = {
     "rest-write": ("sent", "committed", "committed_total", "msgs_per_s", "samples", "p50_ms", "p99_ms", "errors"),
     "ws-idle": ("sockets", "open_at_end", "errors", "protocol_errors"),
     "ws-resume": ("events", "rounds", "received", "samples", "errors", "resume_ms_median", "resume_ms_max"),
+    "ws-reactions": ("members", "sockets", "reactors", "sent", "msgs_per_s", "deliveries_per_s", "samples", "p50_ms",
+                     "p99_ms", "lost", "duplicates", "unknown", "gaps", "protocol_errors", "errors", "duration_s"),
+    "rest-chat-list": ("chats", "few_chats", "lists_per_s", "samples", "p50_ms", "p99_ms", "few_lists_per_s",
+                       "few_samples", "few_p50_ms", "few_p99_ms", "errors", "duration_s"),
+    "ws-read": ("readers", "messages", "window", "duration_s", "sent", "reads", "reads_per_s", "samples", "p50_ms",
+                "p99_ms", "exhausted", "lost", "duplicates", "unknown", "protocol_errors", "errors"),
+    "ws-presence": ("members", "observers", "duration_s", "cycles", "cycles_per_s", "presence_frames",
+                    "presence_per_observer_per_user", "presence_per_user_max", "presence_heard_of_min",
+                    "protocol_errors", "errors"),
 }
+# The field that says a run got answers at all (none is "nothing answered").
+ANSWERED_FIELDS = {"ws-ingest": "acked", "rest-write": "committed", "ws-fanout": "msgs_per_s",
+                   "ws-reactions": "msgs_per_s", "rest-chat-list": "lists_per_s", "ws-presence": "cycles",
+                   "ws-read": "reads"}
 # Counters a clean run has none of.
 INTEGRITY_FIELDS = ("errors", "lost", "duplicates", "unknown", "gaps", "protocol_errors", "connect_failures")
 CENTRIFUGO_SOURCE = ("\"Million connections with Centrifugo\", centrifugal.dev/blog/2020/02/10/"
@@ -152,8 +165,8 @@ def loadgen_run(work, name, *, latency=False, paced=False):
     if missing:
         problems.append(f"{name}: no {', '.join(missing)}")
     problems += [f"{name}: {result[key]} {key.replace('_', ' ')}" for key in INTEGRITY_FIELDS if result.get(key)]
-    answered = result.get("acked", result.get("committed", result.get("msgs_per_s")))
-    if result.get("scenario") not in ("ws-idle", "ws-resume") and not answered:
+    answered_field = ANSWERED_FIELDS.get(result.get("scenario"))
+    if answered_field and not result.get(answered_field):
         problems.append(f"{name}: nothing answered in the measured window")
     if latency and not result.get("samples"):
         problems.append(f"{name}: no latency samples")
@@ -480,6 +493,136 @@ def build_rows(work, meta):
         "FCGIApp's VmRSS sampled every 10 ms during each upload; highest sample − the value before it.",
         meta_problems + [p for p in upload_problems if not p.startswith("baseline")]))
     rows.extend(protocol2_rows(work, meta, ingest_rounds, fanout, fanout_problems))
+    rows.extend(live_state_rows(work, meta, fanout, fanout_problems, ingest_rounds))
+    return rows
+
+
+# A reaction reaches the group through FCGIApp and the relay's read-back where a message is
+# committed by the relay itself; the fan-out that follows is the same. Within 2× of it.
+REACTION_SHARE = 0.5
+LIST_P99_MS = 20
+LIST_RATIO = 2.0
+PRESENCE_INTERVAL_S = 5
+
+
+def live_state_rows(work, meta, fanout, fanout_problems, ingest_rounds):
+    """Reactions on one hot message beside the message fan-out, the chat list with unread
+    counts for a user in many chats beside one in few, READ ops beside message sends, and a
+    presence storm (issues 13, 14)."""
+    rows = []
+    meta_problems = [] if meta else ["meta.json missing or unparsable"]
+
+    reactions, reaction_problems = loadgen_run(work, "reactions", latency=True)
+    if reactions and reactions.get("sockets") != reactions.get("members"):
+        reaction_problems.append(f"reactions: {num(reactions.get('sockets'))} of {num(reactions.get('members'))} "
+                                 "member sockets open")
+    deliveries, message_deliveries = value(reactions, "deliveries_per_s"), value(fanout, "deliveries_per_s")
+    ratio = deliveries / message_deliveries if deliveries and message_deliveries else None
+    members = value(reactions, "members") or meta.get("fanout_members")
+    reactors = value(reactions, "reactors") or meta.get("reactors")
+    rows.append(Row(
+        f"WS reactions: one hot message, {num(members)}-member group, {num(reactors)} reacting",
+        f"{num(deliveries)} REACTION deliveries/s", f"{num(message_deliveries)} deliveries/s (WS fan-out, same run)",
+        ratio, f"≥ {REACTION_SHARE:.2f} × baseline (ratio)", None if ratio is None else ratio >= REACTION_SHARE,
+        f"LoadGen `ws-reactions`: every member on a protocol-2 socket through nginx; {num(reactors)} of them react "
+        "to one message over REST (keep-alive, `PUT` then `DELETE` then `PUT` … of their own emoji, each a "
+        "change and so one `REACTION` event), each sending its next change when the last was answered 204 and "
+        f"reached every member: {num(reactors)} changes in flight, as the fan-out sender keeps "
+        f"{value(fanout, 'window') or 16} messages. REACTION frames received by all sockets in the measured window "
+        f"({num(value(reactions, 'msgs_per_s'), 1)} reactions/s); each socket checks every reactor's changes come "
+        "once and in order (added, removed, …; a seq not above the last is a duplicate, one out of step a gap; "
+        "a change some member lacks after the drain is lost). The bar: a reaction costs a REST request, "
+        "FCGIApp's write transaction, a notification and the relay's read-back before the same fan-out a message "
+        "gets from the relay's own group commit; the 1,000 frames dominate either way, so the reactions should "
+        f"reach at least {REACTION_SHARE:.2f} of the message fan-out's deliveries in the same run.",
+        meta_problems + reaction_problems + as_baseline(fanout_problems)))
+    rows.append(Row(
+        "WS reactions: p99 change → last member's REACTION (reference)", f"{num(value(reactions, 'p99_ms'), 2)} ms",
+        f"p50 {num(value(reactions, 'p50_ms'), 2)} ms; messages flat out: p99 {num(value(fanout, 'p99_ms'), 2)} ms",
+        None, "—", REFERENCE,
+        f"Request written → the last member's REACTION frame, per change ({num(value(reactions, 'samples'))} "
+        "samples), flat out: latency is changes in flight ÷ throughput (Little's law), shown beside the message "
+        "fan-out's own flat-out p99.", reaction_problems))
+
+    listing, list_problems = loadgen_run(work, "chat_list", latency=True)
+    if listing and not listing.get("few_samples"):
+        list_problems.append("chat_list: no latency samples for the baseline user")
+    many_p99, few_p99 = value(listing, "p99_ms"), value(listing, "few_p99_ms")
+    ratio = many_p99 / few_p99 if many_p99 and few_p99 else None
+    chats = value(listing, "chats") or meta.get("list_chats")
+    few = value(listing, "few_chats") or meta.get("list_few_chats")
+    rows.append(Row(
+        f"`GET /chats?v=2`: a user in {num(chats)} chats with unread messages, p99",
+        f"{num(many_p99, 2)} ms", f"{num(few_p99, 2)} ms (a user in {num(few)} chats, same run)", ratio,
+        f"< {LIST_P99_MS} ms (absolute) and ≤ {LIST_RATIO:.1f} × baseline",
+        None if ratio is None else many_p99 < LIST_P99_MS and ratio <= LIST_RATIO,
+        f"LoadGen `rest-chat-list`: a third user creates {num(chats)} groups with the reader and {num(few)} with "
+        "a second reader and posts one message into each (setup over the API); then one keep-alive connection "
+        "through nginx alternates `GET /chats?v=2` of the two readers, one request at a time, so neither waits "
+        "for the other. Request written → last byte. An answer counts only if it lists every chat of its user, "
+        f"none with `unread_count` 0. p50 {num(value(listing, 'p50_ms'), 2)} ms against "
+        f"{num(value(listing, 'few_p50_ms'), 2)} ms; {num(value(listing, 'bytes'))} bytes against "
+        f"{num(value(listing, 'few_bytes'))}; {num(value(listing, 'samples'))} and "
+        f"{num(value(listing, 'few_samples'))} samples.", meta_problems + list_problems))
+
+    reads, read_problems = loadgen_run(work, "reads", latency=True)
+    if reads and reads.get("exhausted"):
+        read_problems.append(f"reads: {reads['exhausted']} readers ran out of messages in the window")
+    if reads and reads.get("readers") != meta.get("readers"):
+        read_problems.append(f"reads: {num(reads.get('readers'))} of {num(meta.get('readers'))} readers connected")
+    read_rate = value(reads, "reads_per_s")
+    send_rates = [run["msgs_per_s"] for run in ingest_rounds]
+    send_rate = statistics.mean(send_rates) if send_rates else None
+    rows.append(Row(
+        f"READ ops: {num(value(reads, 'readers') or meta.get('readers'))} readers of one group (reference)",
+        f"{num(read_rate)} READs/s", f"{num(send_rate)} msgs/s (WS ingest, same run)",
+        read_rate / send_rate if read_rate and send_rate else None, "—", REFERENCE,
+        "LoadGen `ws-read`: a writer posts "
+        f"{num(value(reads, 'messages'))} messages into a group of the readers (setup over REST); each reader, on "
+        "a protocol-2 socket through nginx, sends `{\"op\":\"READ\",\"d\":{chat_id, message_id}}` for the "
+        f"group's messages in id order, {num(value(reads, 'window'))} unanswered, so every READ moves its marker "
+        "forward; its own READ event (matched by `last_read_id`) answers it, the other readers' are receipts "
+        f"({num(value(reads, 'deliveries_per_s'))} deliveries/s). p50 {num(value(reads, 'p50_ms'), 2)} ms, p99 "
+        f"{num(value(reads, 'p99_ms'), 2)} ms. A reference row: no READ figure to hold it to yet; the baseline is "
+        "the other write a socket makes, a message send, whose rounds are committed together.", read_problems))
+
+    storm, storm_problems = loadgen_run(work, "presence")
+    storm_members = value(storm, "members") or meta.get("presence_members")
+    observers = value(storm, "observers") or meta.get("presence_observers")
+    if storm and observers != meta.get("presence_observers"):
+        storm_problems.append(f"presence: {num(observers)} of {num(meta.get('presence_observers'))} observers open")
+    if storm and (storm.get("presence_heard_of_min") or 0) < (storm_members or 0):
+        storm_problems.append(f"presence: an observer heard of {num(storm.get('presence_heard_of_min'))} of "
+                              f"{num(storm_members)} members")
+    seconds = value(storm, "duration_s")
+    bound = int(seconds // PRESENCE_INTERVAL_S) + 1 if seconds else None
+    most = value(storm, "presence_per_user_max")
+    # Each cycle is two changes (online, offline). A storm that changed each member no more
+    # often than the rule allows frames would pass without the rule: it tests nothing.
+    changes = 2 * storm["cycles"] / storm_members if storm and storm.get("cycles") and storm_members else None
+    if storm and bound and changes is not None and changes <= bound:
+        storm_problems.append(f"presence: {changes:.1f} changes per member in the window, not more than the "
+                              f"{bound} frames the rule allows (too weak a storm to test it)")
+    rows.append(Row(
+        f"Presence storm: {num(storm_members)} members flapping, {num(observers)} observers",
+        f"≤ {num(most)} PRESENCE / observer / member in {num(seconds, 1)} s",
+        f"WSRelay {num(value(storm, 'cpu_WSRelay'), 2)} cores; {num(value(storm, 'cycles_per_s'))} "
+        f"connect/disconnect cycles/s, {num(changes, 1)} changes per member; mean "
+        f"{num(value(storm, 'presence_per_observer_per_user'), 2)} PRESENCE per observer per member", None,
+        f"≤ {num(bound)} (one per {PRESENCE_INTERVAL_S} s, + 1)", None if most is None or bound is None else most <= bound,
+        f"LoadGen `ws-presence`: each of {num(observers)} observers creates a group with all {num(storm_members)} "
+        "members (a group holds at most 1,001) and stays connected on protocol 2; every member opens a "
+        "protocol-2 socket, sends its close frame on READY and drops the connection, and opens the next, flat "
+        f"out, for the warm-up and the measured window ({num(value(storm, 'cycles'))} cycles measured, connect → "
+        f"gone p50 {num(value(storm, 'p50_ms'), 1)} ms). Each observer counts the PRESENCE frames of each member "
+        "in the window; the most any observer got from one member must not exceed one per "
+        f"{PRESENCE_INTERVAL_S} s of the window, plus one (a frame at each end). Every observer must have heard "
+        "of every member (that the storm reached it), each member must have changed more often than that bound "
+        "(two changes a cycle: else the storm tests nothing), and the run must have no errors. The relay's CPU "
+        "is over the measured window. Few observers on purpose: each one's group adds 1,001 contacts to every "
+        "member, and the relay looks a user's contacts up for every PRESENCE it sends; with 10 observers it "
+        "managed 88–194 cycles/s on this machine (2026-12-02, runs of `898e765` and `78fcf34`), too slow to change each member more "
+        "often than the rule allows.", meta_problems + storm_problems))
     return rows
 
 
@@ -547,7 +690,8 @@ def cpu_table(work):
     """(scenario, {process: cores}) for every measured load."""
     table = []
     for name, label in (("rest_write", "REST write"), ("ingest", "WS ingest (last run)"), ("fanout", "WS fan-out"),
-                        ("latency", "WS latency"), ("idle", "Idle (hold)")):
+                        ("latency", "WS latency"), ("reactions", "WS reactions"), ("chat_list", "GET /chats?v=2"), ("reads", "READ ops"),
+                        ("presence", "Presence storm"), ("idle", "Idle (hold)")):
         result = (ingest_runs(work) or [None])[-1] if name == "ingest" else load_json(f"{work}/{name}.json")
         if result:
             cpu = {"generator": result.get("loadgen_cpu")}

@@ -7,7 +7,8 @@ struct LoadGenCommand: ParsableCommand {
         abstract: "The load generator behind scripts/bench.",
         discussion: "Prints human-readable progress on stderr and one JSON line on stdout at the end.",
         subcommands: [WSIngestCommand.self, WSFanoutCommand.self, WSIdleCommand.self, RestWriteCommand.self,
-                      WSResumeCommand.self, WSFloorCommand.self])
+                      WSResumeCommand.self, WSReactionsCommand.self, RestChatListCommand.self,
+                      WSPresenceCommand.self, WSReadCommand.self, WSFloorCommand.self])
 }
 
 /// A scenario's command: validated flags turned into `Options`, then the run. (The option
@@ -157,6 +158,126 @@ struct WSResumeCommand: ScenarioCommand {
         var options = Options(.wsResume, target: target)
         options.events = events
         options.rounds = rounds
+        return options
+    }
+}
+
+struct WSReactionsCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-reactions",
+        abstract: "One hot message in a group of M members on protocol 2; R members react to it over REST (PUT, then DELETE, of their own emoji) flat out.",
+        discussion: "Measures REACTION deliveries/s and PUT/DELETE -> the last member's REACTION frame. Each reactor sends its next change when its last one was answered 204 and reached every member; each member checks that every reactor's changes come once and in order (added, removed, added, ...).")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Members of the group, on protocol-2 sockets")
+    var members = 1000
+
+    @Option(help: "Members reacting, each on its own keep-alive connection with its own emoji (a message takes at most 20)")
+    var reactors = 16
+
+    mutating func validate() throws {
+        try Bounds.check(members, 2...1001, "members")
+        try Bounds.check(reactors, 1...min(20, members), "reactors")
+    }
+
+    var options: Options {
+        var options = Options(.wsReactions, target: target, window: window)
+        options.members = members
+        options.reactors = reactors
+        options.protocolVersion = 2  // REACTION frames go to protocol-2 sockets only
+        return options
+    }
+}
+
+struct RestChatListCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rest-chat-list",
+        abstract: "GET /chats?v=2 for a user in --chats chats, each with an unread message, alternated with the same for a user in --few-chats.",
+        discussion: "One keep-alive connection, one request at a time, so neither list waits for the other; every answer must list every chat of its user with an unread count above 0.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Group chats of the user whose list is measured")
+    var chats = 2000
+
+    @Option(help: "Group chats of the user measured beside it")
+    var fewChats = 10
+
+    mutating func validate() throws {
+        try Bounds.check(chats, 1...20_000, "chats")
+        try Bounds.check(fewChats, 1...20_000, "few-chats")
+    }
+
+    var options: Options {
+        var options = Options(.restChatList, target: target, window: window)
+        options.chats = chats
+        options.fewChats = fewChats
+        return options
+    }
+}
+
+struct WSPresenceCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-presence",
+        abstract: "A presence storm: M members of one group connect (protocol 2, until READY) and disconnect in a loop while O observers stay connected.",
+        discussion: "Each observer creates a group with every member (a group holds at most 1,001), so all members share a chat with every observer. Counts the PRESENCE frames each observer gets from each member in the measured window; the relay sends at most one per user per 5 s.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Members connecting and disconnecting")
+    var members = 1000
+
+    @Option(help: "Members that stay connected and count PRESENCE frames")
+    var observers = 10
+
+    mutating func validate() throws {
+        try Bounds.check(members, 1...1000, "members")
+        try Bounds.check(observers, 1...50, "observers")
+    }
+
+    var options: Options {
+        var options = Options(.wsPresence, target: target, window: window)
+        options.members = members
+        options.observers = observers
+        options.protocolVersion = 2  // PRESENCE frames go to protocol-2 sockets only
+        return options
+    }
+}
+
+struct WSReadCommand: ScenarioCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ws-read",
+        abstract: "READ ops/s: R readers of one group (protocol 2) move their read markers through --messages messages, flat out.",
+        discussion: "Each READ names the reader's next message, so each moves the marker forward and is answered by the reader's own READ event (matched by last_read_id); the other readers' READ events are counted as deliveries. A reader that reaches the last message stops, and the report says how many did.")
+
+    @OptionGroup var target: TargetOptions
+    @OptionGroup var window: WindowOptions
+
+    @Option(help: "Readers in the group, one protocol-2 socket each")
+    var readers = 20
+
+    @Option(help: "Messages the writer posts in setup; each reader can READ each once")
+    var messages = 5000
+
+    @Option(name: .customLong("window"), help: "Unanswered READs per reader")
+    var inFlight = 4
+
+    mutating func validate() throws {
+        try Bounds.check(readers, 1...1000, "readers")
+        try Bounds.check(messages, 1...200_000, "messages")
+        try Bounds.check(inFlight, 1...4096, "window")
+    }
+
+    var options: Options {
+        var options = Options(.wsRead, target: target, window: window)
+        options.readers = readers
+        options.messages = messages
+        options.window = inFlight
+        options.protocolVersion = 2  // READ events go to protocol-2 sockets only
         return options
     }
 }

@@ -37,6 +37,10 @@ enum LoadRun {
             case .wsIdle: report = try IdleScenario.run(load)
             case .restWrite: report = try RestWriteScenario.run(load)
             case .wsResume: report = try ResumeScenario.run(load, events: options.events, rounds: options.rounds)
+            case .wsReactions: report = try ReactionScenario.run(load)
+            case .restChatList: report = try ChatListScenario.run(load)
+            case .wsPresence: report = try PresenceScenario.run(load)
+            case .wsRead: report = try ReadScenario.run(load)
             case .wsFloor: preconditionFailure("ws-floor runs above")
             }
             FileHandle.standardOutput.write(Data((report.line + "\n").utf8))

@@ -9,6 +9,10 @@ struct Options: Sendable {
         case restWrite = "rest-write"
         case wsFloor = "ws-floor"
         case wsResume = "ws-resume"
+        case wsReactions = "ws-reactions"
+        case restChatList = "rest-chat-list"
+        case wsPresence = "ws-presence"
+        case wsRead = "ws-read"
     }
 
     enum FloorCopies: String, Sendable, CaseIterable {
@@ -58,20 +62,40 @@ struct Options: Sendable {
     /// ws-resume: events missed per round, and rounds.
     var events = 10_000
     var rounds = 5
+    /// ws-reactions: members reacting over REST, one keep-alive connection and one emoji each.
+    var reactors = 16
+    /// rest-chat-list: chats of the user whose list is measured, and of the user beside it.
+    var chats = 2000
+    var fewChats = 10
+    /// ws-presence: sockets that stay connected and count PRESENCE frames.
+    var observers = 10
+    /// ws-read: readers in the group, and the messages they read through.
+    var readers = 20
+    var messages = 5000
 
     /// WebSocket or HTTP connections the scenario opens at most.
     var connectionCount: Int {
         switch scenario {
         case .wsFanout: members
+        case .wsReactions: members + reactors
+        case .wsPresence: members + observers
+        case .wsRead: readers
         case .wsIngest, .wsIdle, .restWrite: users
         case .wsResume: 3
+        case .restChatList: 1
         case .wsFloor: 0
         }
     }
 
     /// Source addresses to spread connections over: ~20,000 per address leaves room in the
-    /// ephemeral port range for TIME_WAIT leftovers of earlier runs.
-    var effectiveSources: Int { sources > 0 ? sources : max(1, (connectionCount + 19_999) / 20_000) }
+    /// ephemeral port range for TIME_WAIT leftovers of earlier runs. A presence storm opens
+    /// a new connection every cycle, each leaving a TIME_WAIT behind: 8 addresses give it
+    /// about 220,000 ports, more than a 10 s storm on this machine gets through.
+    var effectiveSources: Int {
+        if sources > 0 { return sources }
+        let needed = max(1, (connectionCount + 19_999) / 20_000)
+        return scenario == .wsPresence ? max(8, needed) : needed
+    }
 
     static func isLoopback(_ host: String) -> Bool {
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)

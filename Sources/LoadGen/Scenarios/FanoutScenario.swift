@@ -75,13 +75,10 @@ enum FanoutScenario {
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! FanoutMember).stop() }
         }
-        let drainDeadline = monotonicNanos() + 3.0.nanoseconds
-        while tracker.outstanding > 0, monotonicNanos() < drainDeadline { sleepSeconds(0.05) }
+        load.drain { tracker.outstanding }
         tracker.finish()
-        let stillOpen = SocketFleet.countOpen(sockets)
-        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = tracker.tally
-        SocketFleet.close(sockets)
+        let ending = SocketFleet.end(sockets)
 
         let seconds = measure.seconds
         var report = Report(scenario: options.scenario.rawValue)
@@ -90,22 +87,11 @@ enum FanoutScenario {
         report.add("window", window)
         report.add("target_rate", options.rate, digits: 0)
         report.add("duration_s", seconds, digits: 2)
-        report.add("sent", tally.sent)
-        report.add("msgs_per_s", Double(tally.answered) / seconds, digits: 1)
-        report.add("deliveries_per_s", Double(tally.delivered) / seconds, digits: 0)
-        report.addLatency(tally.latency)
-        report.addLatency(tally.deliveryLatency, prefix: "delivery_")
-        report.addIntegrity(tally)
-        report.add("protocol_errors", protocolErrors)
-        report.add("skipped", tally.skipped)
-        report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
-        report.add("connect_failures", opened.failures)
-        report.add("loadgen_cpu", cpu.generator, digits: 2)
-        report.append(cpu.processes)
-        say(String(format: "ws-fanout: %.0f deliveries/s (%.1f msgs/s to %d members), last-delivery p50 %.2f ms, p99 %.2f ms, lost %d, gaps %d, duplicates %d, errors %d, loadgen CPU %.2f cores",
-                   Double(tally.delivered) / seconds, Double(tally.answered) / seconds, sockets.count,
-                   Report.millis(tally.latency, 50), Report.millis(tally.latency, 99), tally.lost,
-                   tally.gaps, tally.duplicates, tally.errors + opened.failures, cpu.generator))
+        report.addDeliveries(tally, seconds: seconds, protocolErrors: ending.protocolErrors,
+                             errors: opened.failures + (sockets.count - ending.stillOpen), connectFailures: opened.failures,
+                             cpu: cpu)
+        say(Report.deliveriesSummary("ws-fanout", copies: "deliveries", sends: "msgs", tally: tally, seconds: seconds,
+                                     members: sockets.count, errors: opened.failures, generator: cpu.generator))
         return report
     }
 }

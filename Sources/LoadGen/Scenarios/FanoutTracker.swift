@@ -22,15 +22,21 @@ final class FanoutTracker: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
-    private let mask: Int
+    private let size: UInt64
 
-    /// Room for `window` messages in flight (with headroom for stragglers).
-    init(window: Int) {
+    /// Room for `window` messages in flight (with headroom for stragglers). `lanes`: senders
+    /// whose sequences interleave as `k × lanes + lane` (ws-reactions, one change in flight
+    /// per reactor); the ring is a multiple of it, so two lanes never share a slot.
+    init(window: Int, lanes: Int = 1) {
         var size = 1024
         while size < window * 4 { size <<= 1 }
-        mask = size - 1
+        size *= max(1, lanes)
+        self.size = UInt64(size)
         state = NIOLockedValueBox(State(slots: [Slot](repeating: Slot(), count: size)))
     }
+
+    @inline(__always)
+    private func slot(_ sequence: UInt64) -> Int { Int(sequence % size) }
 
     /// Starts measuring; every message must reach `expected` sockets.
     func start(window: MeasureWindow, expected: Int) {
@@ -47,7 +53,7 @@ final class FanoutTracker: Sendable {
     /// `sequence` went out at `now`; its latency counts from `scheduled` (`now` flat out).
     func sent(_ sequence: UInt64, at now: UInt64, since scheduled: UInt64) {
         state.withLockedValue { state in
-            let index = Int(truncatingIfNeeded: sequence) & mask
+            let index = slot(sequence)
             if state.slots[index].remaining > 0 {
                 // A slot still waiting after the ring came round: that message is lost.
                 state.outstanding -= 1
@@ -62,7 +68,7 @@ final class FanoutTracker: Sendable {
     /// One member's copy arrived; true when it was the last one (a window slot is free).
     func delivered(_ sequence: UInt64, at now: UInt64) -> Bool {
         state.withLockedValue { state in
-            let index = Int(truncatingIfNeeded: sequence) & mask
+            let index = slot(sequence)
             guard state.slots[index].sequence == sequence, state.slots[index].remaining > 0 else { return false }
             state.slots[index].remaining -= 1
             let nanos = now &- state.slots[index].sentAt
@@ -85,7 +91,7 @@ final class FanoutTracker: Sendable {
     func refused(_ sequence: UInt64) {
         state.withLockedValue { state in
             state.tally.errors += 1
-            let index = Int(truncatingIfNeeded: sequence) & mask
+            let index = slot(sequence)
             guard state.slots[index].sequence == sequence, state.slots[index].remaining > 0 else { return }
             state.slots[index].remaining = 0
             state.outstanding -= 1

@@ -59,21 +59,16 @@ enum IngestScenario {
             for socket in byLoop[index] { (socket.value.behavior as! IngestSender).stop() }
         }
         // Let the answers to the last sends arrive, so their sockets close cleanly.
-        let drainDeadline = monotonicNanos() + 3.0.nanoseconds
-        while monotonicNanos() < drainDeadline {
-            let outstanding = try load.sumOverLoops { index in
+        try load.drain {
+            try load.sumOverLoops { index in
                 byLoop[index].reduce(0) { $0 + ($1.value.behavior as! IngestSender).outstanding }
             }
-            if outstanding == 0 { break }
-            sleepSeconds(0.05)
         }
         try load.onEachLoop { index in
             for socket in byLoop[index] { (socket.value.behavior as! IngestSender).finish() }
         }
-        let stillOpen = SocketFleet.countOpen(sockets)
-        let protocolErrors = SocketFleet.protocolErrors(sockets)
         let tally = try load.merged(stats)
-        SocketFleet.close(sockets)
+        let ending = SocketFleet.end(sockets)
 
         let seconds = measure.seconds
         var report = Report(scenario: options.scenario.rawValue)
@@ -91,8 +86,8 @@ enum IngestScenario {
         if !flatOut { report.addLatency(tally.writtenLatency, prefix: "written_") }
         report.add("skipped", tally.skipped)
         report.addIntegrity(tally)
-        report.add("protocol_errors", protocolErrors)
-        report.add("errors", tally.errors + opened.failures + (sockets.count - stillOpen))
+        report.add("protocol_errors", ending.protocolErrors)
+        report.add("errors", tally.errors + opened.failures + (sockets.count - ending.stillOpen))
         report.add("connect_failures", opened.failures)
         report.add("loadgen_cpu", cpu.generator, digits: 2)
         report.append(cpu.processes)

@@ -62,6 +62,14 @@ struct LoadContext {
         }
     }
 
+    /// After the load stops: waits (at most `seconds`) until nothing is `outstanding`, so the
+    /// answers to the last sends arrive and their sockets close cleanly; what is still
+    /// outstanding then is the scenario's to count as lost.
+    func drain(seconds: Double = 3, outstanding: () throws -> Int) rethrows {
+        let deadline = monotonicNanos() + seconds.nanoseconds
+        while try outstanding() > 0, monotonicNanos() < deadline { sleepSeconds(0.05) }
+    }
+
     /// The generator's own CPU and the watched processes' CPU over a measured window.
     struct MeasuredCPU {
         /// LoadGen's cores.

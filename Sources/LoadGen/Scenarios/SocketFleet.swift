@@ -55,6 +55,21 @@ enum SocketFleet {
         }
     }
 
+    /// What a run's sockets show at its end, read before they are closed.
+    struct Ending {
+        /// Sockets still open: one that closed under the load is an error.
+        let stillOpen: Int
+        /// See `protocolErrors(_:)`.
+        let protocolErrors: Int
+    }
+
+    /// Counts what the sockets show at the end of a run, then closes them.
+    static func end(_ sockets: [NIOLoopBound<WebSocketClient>]) -> Ending {
+        let ending = Ending(stillOpen: countOpen(sockets), protocolErrors: protocolErrors(sockets))
+        close(sockets)
+        return ending
+    }
+
     /// Closing handshake on every socket, then waits (at most `timeout`) until all are closed.
     static func close(_ sockets: [NIOLoopBound<WebSocketClient>], timeout: Double = 5) {
         guard !sockets.isEmpty else { return }

@@ -38,13 +38,7 @@ struct Fixtures {
         let answers = try HTTPBatch.run(count: users.count, sessions: sessions) { index in
             .get("/users/\(users[index].username)", token: users[index].token)
         }
-        return try answers.map { answer in
-            let object = try Self.object(answer, expecting: 200, what: "GET /users/:username")
-            guard let id = (object["id"] as? NSNumber)?.int64Value else {
-                throw Failure(description: "GET /users/:username: no id in \(answer.text)")
-            }
-            return id
-        }
+        return try answers.map { try Self.id(in: $0, key: "id", what: "GET /users/:username") }
     }
 
     /// `POST /chats/initiate {target_username}` from user 2i to user 2i+1 → one chat id per pair.
@@ -53,30 +47,42 @@ struct Fixtures {
             .post("/chats/initiate", json: #"{"target_username":"\#(users[2 * pair + 1].username)"}"#,
                   token: users[2 * pair].token)
         }
-        return try answers.map { answer in
-            let object = try Self.object(answer, expecting: 200, what: "POST /chats/initiate")
-            guard let id = (object["chat_id"] as? NSNumber)?.int64Value else {
-                throw Failure(description: "POST /chats/initiate: no chat_id in \(answer.text)")
-            }
-            return id
-        }
+        return try answers.map { try Self.id(in: $0, key: "chat_id", what: "POST /chats/initiate") }
     }
 
     /// `POST /chats {name, participants}` by `creator` → the group's id.
     func groupChat(name: String, creator: User, participants: [Int64]) throws -> Int64 {
+        try groupChats(count: 1, name: { _ in name }, creator: { _ in creator }, participants: participants)[0]
+    }
+
+    /// `count` groups, group `i` named `name(i)` and made by `creator(i)`, each with
+    /// `participants` → their ids, in order.
+    func groupChats(count: Int, name: @escaping @Sendable (Int) -> String, creator: @escaping @Sendable (Int) -> User,
+                    participants: [Int64]) throws -> [Int64] {
         let list = participants.map(String.init).joined(separator: ",")
-        let answer = try sessions[0].request(
-            .post("/chats", json: #"{"name":"\#(name)","participants":[\#(list)]}"#, token: creator.token)
-        ).wait()
-        let object = try Self.object(answer, expecting: 200, what: "POST /chats")
-        guard let id = (object["id"] as? NSNumber)?.int64Value else {
-            throw Failure(description: "POST /chats: no id in \(answer.text)")
+        let answers = try HTTPBatch.run(count: count, sessions: sessions) { index in
+            .post("/chats", json: #"{"name":"\#(name(index))","participants":[\#(list)]}"#, token: creator(index).token)
         }
-        return id
+        return try answers.map { try Self.id(in: $0, key: "id", what: "POST /chats") }
+    }
+
+    /// `POST /chats/:id/messages {content}` by `sender` into each of `chatIDs` → the messages' ids.
+    func postMessages(into chatIDs: [Int64], from sender: User, content: String) throws -> [Int64] {
+        let answers = try HTTPBatch.run(count: chatIDs.count, sessions: sessions) { index in
+            .post("/chats/\(chatIDs[index])/messages", json: #"{"content":"\#(content)"}"#, token: sender.token)
+        }
+        return try answers.map { try Self.id(in: $0, key: "id", what: "POST /chats/:id/messages") }
     }
 
     func close() {
         for session in sessions { _ = try? session.close().wait() }
+    }
+
+    private static func id(in answer: HTTPAnswer, key: String, what: String) throws -> Int64 {
+        guard let id = (try object(answer, expecting: 200, what: what)[key] as? NSNumber)?.int64Value else {
+            throw Failure(description: "\(what): no \(key) in \(answer.text.prefix(200))")
+        }
+        return id
     }
 
     private static func object(_ answer: HTTPAnswer, expecting status: Int, what: String) throws -> [String: Any] {

@@ -32,6 +32,60 @@ enum ServerFrameScanner {
         return .other
     }
 
+    /// Protocol-2 ops the state scenarios watch for, besides the kinds above.
+    enum Op {
+        /// `{"op":"REACTION","seq":N,"d":{chat_id, message_id, user_id, emoji, added}}`.
+        case reaction
+        /// `{"op":"PRESENCE","d":{user_id, online, last_seen}}`.
+        case presence
+        /// `{"op":"READY","d":{user_id, seq}}`.
+        case ready
+        /// `{"op":"READ","seq":N,"d":{chat_id, user_id, last_read_id}}`.
+        case read
+
+        fileprivate var name: [UInt8] {
+            switch self {
+            case .reaction: ServerFrameScanner.reactionName
+            case .presence: ServerFrameScanner.presenceName
+            case .ready: ServerFrameScanner.readyName
+            case .read: ServerFrameScanner.readName
+            }
+        }
+    }
+
+    /// Whether the frame is `{"op":"<op>",…}`.
+    static func isOp(_ op: Op, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        find(opMarker, in: bytes) == 1 && matches(op.name, in: bytes, at: 1 + opMarker.count)
+    }
+
+    /// The number in `"user_id":N`, if present.
+    static func userID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        number(after: userIDMarker, in: bytes, tagged: false)
+    }
+
+    /// The number in a READ event's `"last_read_id":N`, if present.
+    static func lastReadID(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        number(after: lastReadIDMarker, in: bytes, tagged: false)
+    }
+
+    /// Whether a REACTION's `d` says `"added":true`.
+    static func added(in bytes: UnsafeRawBufferPointer) -> Bool {
+        find(addedMarker, in: bytes) != nil
+    }
+
+    /// How many times `marker` occurs (non-overlapping).
+    static func count(_ marker: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        var total = 0
+        var offset = 0
+        while offset < bytes.count,
+              let at = find(marker, in: UnsafeRawBufferPointer(start: base + offset, count: bytes.count - offset)) {
+            total += 1
+            offset += at + marker.count
+        }
+        return total
+    }
+
     /// The sequence number in `"nonce":"<letter><digits>"`, if present.
     static func nonceSequence(in bytes: UnsafeRawBufferPointer) -> UInt64? {
         number(after: nonceMarker, in: bytes)
@@ -67,6 +121,13 @@ enum ServerFrameScanner {
     private static let nonceMarker = Array(#""nonce":""#.utf8)
     private static let contentMarker = Array(#""content":""#.utf8)
     private static let chatIDMarker = Array(#""chat_id":"#.utf8)
+    private static let userIDMarker = Array(#""user_id":"#.utf8)
+    private static let addedMarker = Array(#""added":true"#.utf8)
+    private static let reactionName = Array(#"REACTION""#.utf8)
+    private static let presenceName = Array(#"PRESENCE""#.utf8)
+    private static let readyName = Array(#"READY""#.utf8)
+    private static let readName = Array(#"READ""#.utf8)
+    private static let lastReadIDMarker = Array(#""last_read_id":"#.utf8)
 
     /// The digits after `marker`; `tagged`: after one tag letter (LoadGen's content, nonces).
     private static func number(after marker: [UInt8], in bytes: UnsafeRawBufferPointer, tagged: Bool = true) -> UInt64? {
