@@ -26,6 +26,9 @@ public struct Router: Sendable {
             guard let parameters = match(route.pattern, request.segments) else { continue }
             pathMatched = true
             if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+                // Every endpoint takes `?v=`; a value that is not a protocol is refused before
+                // anything runs.
+                _ = try request.version()
                 request.parameters = parameters
                 return route.handler
             }

@@ -8,7 +8,8 @@ extension Store {
     /// The members of a chat `userID` belongs to, longest-standing first.
     public func chatMembers(chatID: Int64, userID: Int64) throws -> [ChatMember] {
         try connection.read {
-            _ = try accessibleChat(id: chatID, userID: userID)
+            let chat = try accessibleChat(id: chatID, userID: userID)
+            guard chat.kind == .group else { throw MessengerError.invalid("a direct chat has no members to manage") }
             return try members(of: chatID)
         }
     }
@@ -112,7 +113,7 @@ extension Store {
 
     private func members(of chatID: Int64) throws -> [ChatMember] {
         try connection.statement("""
-            SELECT user_id, role, joined_at FROM chat_members WHERE chat_id = ? ORDER BY joined_at, joined_seq, user_id
+            SELECT user_id, role, joined_at FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id
             """).rows([.integer(chatID)]) {
                 ChatMember(userID: $0.int(0), role: ChatRole(rawValue: $0.string(1)) ?? .member, joinedAt: $0.string(2))
             }

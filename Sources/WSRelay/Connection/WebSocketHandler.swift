@@ -122,10 +122,13 @@ final class WebSocketHandler: ChannelInboundHandler {
                 identifyTimer?.cancel()
                 state = .ready(userID: claims.userID)
                 stream = stream.merged(with: asked)
+                // The cursor is read before READY goes out: a client that acts on READY (say,
+                // creates a chat) must find what it caused after this cursor.
+                let cursor = relay.dispatcher.deliveryCursor
                 // Protocol 1: READY goes out first, here; everything committed from now on
                 // follows it. Protocol 2: the storage thread sends READY with its seq.
                 if stream.version == .v1 { reply(.ready(userID: claims.userID), context: context) }
-                join(handle, userID: claims.userID, cursor: relay.dispatcher.deliveryCursor)
+                join(handle, userID: claims.userID, cursor: cursor)
             } catch {
                 handle.closeOnLoop(.invalidToken)
             }
