@@ -124,49 +124,52 @@ extension Store {
     /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
     /// caller has checked that they are a member.
     public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
-        try chatViewRows(userID: userID, where: "c.id = ?2", [.integer(chat.id)]).first?.view
+        try chatViewRows(userID: userID, where: "c.id = ?2", [.integer(chat.id)]).first
             ?? ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: 0, lastReadID: 0, role: .member)
     }
 
     /// Every chat `userID` belongs to as they see it, newest activity (last message, or
-    /// creation) first: one query for the chats with their markers and counts, one for the
-    /// last messages.
+    /// creation) first: one query for the chats with their markers, counts and order, one
+    /// for the last messages.
     public func chatViews(forUser userID: Int64) throws -> [ChatView] {
-        try connection.read {
-            try chatViewRows(userID: userID, where: "1", []).sorted { a, b in
-                // Times are whole seconds; within one, the newer event decides.
-                let (ta, tb) = (a.view.lastMessage.map { max($0.timestamp, a.view.chat.createdAt) } ?? a.view.chat.createdAt,
-                                b.view.lastMessage.map { max($0.timestamp, b.view.chat.createdAt) } ?? b.view.chat.createdAt)
-                if ta != tb { return ta > tb }
-                if a.activitySeq != b.activitySeq { return (a.activitySeq ?? 0) > (b.activitySeq ?? 0) }
-                return a.view.chat.id > b.view.chat.id
-            }.map(\.view)
-        }
+        try connection.read { try chatViewRows(userID: userID, where: "1", []) }
     }
 
-    /// The views, each with the seq of its newest message or chat event (nil once pruned).
-    private func chatViewRows(userID: Int64, where condition: String,
-                              _ values: [SQLValue]) throws -> [(view: ChatView, activitySeq: Int64?)] {
+    /// The views of `userID`'s chats that match `condition`, newest activity first. Times
+    /// are whole seconds; within one, the chat whose newest message or chat event has the
+    /// larger seq is the newer, then the larger chat id. The sort is SQLite's, over the
+    /// caller's memberships (a temporary B-tree of one row per chat, never of messages).
+    private func chatViewRows(userID: Int64, where condition: String, _ values: [SQLValue]) throws -> [ChatView] {
         let rows = try connection.statement("""
-            SELECT c.id, c.name, c.chat_type, c.created_at,
-                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
-                   m.last_read_id, m.role,
+            WITH mine AS MATERIALIZED (
+                SELECT c.id, c.name, c.chat_type, c.created_at, m.last_read_id, m.role,
+                       (SELECT id FROM messages x WHERE x.chat_id = c.id AND x.deleted_at IS NULL
+                        ORDER BY id DESC LIMIT 1) AS last_id
+                FROM chat_members m JOIN chats c ON c.id = m.chat_id
+                WHERE m.user_id = ?1 AND \(condition)
+            )
+            SELECT mine.id, mine.name, mine.chat_type, mine.created_at,
+                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = mine.id),
+                   mine.last_read_id, mine.role,
                    (SELECT count(*) FROM messages x
-                    WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
-                   (SELECT id FROM messages x WHERE x.chat_id = c.id AND x.deleted_at IS NULL ORDER BY id DESC LIMIT 1),
-                   (SELECT seq FROM events e WHERE e.audience = 'chat' AND e.chat_id = c.id AND e.op IN ('MESSAGE', 'CHAT')
-                    ORDER BY seq DESC LIMIT 1)
-            FROM chat_members m JOIN chats c ON c.id = m.chat_id
-            WHERE m.user_id = ?1 AND \(condition)
+                    WHERE x.chat_id = mine.id AND x.id > mine.last_read_id AND x.sender_id <> ?1
+                      AND x.deleted_at IS NULL),
+                   mine.last_id
+            FROM mine LEFT JOIN messages lm ON lm.id = mine.last_id
+            ORDER BY max(coalesce(lm.created_at, ''), mine.created_at) DESC,
+                     coalesce((SELECT seq FROM events e
+                               WHERE e.audience = 'chat' AND e.chat_id = mine.id AND e.op IN ('MESSAGE', 'CHAT')
+                               ORDER BY seq DESC LIMIT 1), 0) DESC,
+                     mine.id DESC
             """).rows([.integer(userID)] + values) { row in
                 (chat: Self.chat(row), lastReadID: row.int(5), role: ChatRole(rawValue: row.string(6)) ?? .member,
-                 unread: row.int(7), lastMessageID: row.optionalInt(8), activitySeq: row.optionalInt(9))
+                 unread: row.int(7), lastMessageID: row.optionalInt(8))
             }
         let last = Dictionary(try messages(ids: rows.compactMap(\.lastMessageID)).map { ($0.id, $0) },
                               uniquingKeysWith: { first, _ in first })
         return rows.map { row in
-            (ChatView(chat: row.chat, lastMessage: row.lastMessageID.flatMap { last[$0] }, unreadCount: row.unread,
-                      lastReadID: row.lastReadID, role: row.role), row.activitySeq)
+            ChatView(chat: row.chat, lastMessage: row.lastMessageID.flatMap { last[$0] }, unreadCount: row.unread,
+                     lastReadID: row.lastReadID, role: row.role)
         }
     }
 }
