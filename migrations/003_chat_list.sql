@@ -17,39 +17,50 @@ CREATE INDEX messages_chat_live ON messages(chat_id, id, sender_id, deleted_at) 
 DROP INDEX events_chat;
 CREATE INDEX events_chat ON events(chat_id, seq, op, audience) WHERE audience = 'chat';
 
--- A chat's newest activity, kept on its row so that ordering a user's chats reads one row
--- per chat and nothing else: the newest live message (its id and time) and the seq of the
--- newest MESSAGE or CHAT event (the tie-break within one second; unlike the events
--- themselves it survives pruning). The triggers keep them in the same transaction as the
--- change, whoever writes it.
+-- A chat's newest activity, kept on its row so that ordering a user's chats reads one
+-- integer per chat and nothing else: its newest live message, and `activity_seq`, the seq of
+-- that message's MESSAGE event, or of the chat's creation while it has none. Seqs follow
+-- commit order, so newest activity first is `activity_seq DESC` (then id DESC, for chats
+-- from before the event stream, which start at 0). Deleting the newest message moves the
+-- chat back to the one before it; if that one's event has been pruned, to 0, the place of
+-- activity older than anything retained. The triggers keep both in the same transaction as
+-- the change, whoever writes it.
 ALTER TABLE chats ADD COLUMN last_message_id INTEGER;
-ALTER TABLE chats ADD COLUMN last_message_at TEXT;
 ALTER TABLE chats ADD COLUMN activity_seq    INTEGER NOT NULL DEFAULT 0;
 
 UPDATE chats SET last_message_id =
     (SELECT max(id) FROM messages WHERE chat_id = chats.id AND deleted_at IS NULL);
-UPDATE chats SET last_message_at = (SELECT created_at FROM messages WHERE id = chats.last_message_id);
 UPDATE chats SET activity_seq = coalesce(
-    (SELECT max(seq) FROM events WHERE audience = 'chat' AND chat_id = chats.id AND op IN ('MESSAGE', 'CHAT')), 0);
+    (SELECT max(seq) FROM events
+     WHERE audience = 'chat' AND chat_id = chats.id AND op = 'MESSAGE' AND message_id = chats.last_message_id),
+    CASE WHEN last_message_id IS NULL THEN
+        (SELECT min(seq) FROM events WHERE audience = 'chat' AND chat_id = chats.id AND op = 'CHAT') END,
+    0);
 
-CREATE TRIGGER chats_last_message_sent AFTER INSERT ON messages
+CREATE TRIGGER chats_activity_message AFTER INSERT ON events
+WHEN NEW.audience = 'chat' AND NEW.op = 'MESSAGE'
 BEGIN
-    UPDATE chats SET last_message_id = NEW.id, last_message_at = NEW.created_at
-    WHERE id = NEW.chat_id AND (last_message_id IS NULL OR last_message_id < NEW.id);
+    UPDATE chats SET last_message_id = NEW.message_id, activity_seq = NEW.seq WHERE id = NEW.chat_id;
 END;
 
-CREATE TRIGGER chats_last_message_deleted AFTER UPDATE OF deleted_at ON messages
+CREATE TRIGGER chats_activity_created AFTER INSERT ON events
+WHEN NEW.audience = 'chat' AND NEW.op = 'CHAT'
+BEGIN
+    UPDATE chats SET activity_seq = NEW.seq WHERE id = NEW.chat_id AND activity_seq = 0;
+END;
+
+CREATE TRIGGER chats_activity_deleted AFTER UPDATE OF deleted_at ON messages
 WHEN OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL
 BEGIN
     UPDATE chats SET
         last_message_id = (SELECT max(id) FROM messages WHERE chat_id = NEW.chat_id AND deleted_at IS NULL),
-        last_message_at = (SELECT created_at FROM messages WHERE id =
-            (SELECT max(id) FROM messages WHERE chat_id = NEW.chat_id AND deleted_at IS NULL))
+        activity_seq = coalesce(
+            (SELECT seq FROM events
+             WHERE audience = 'chat' AND chat_id = NEW.chat_id AND op = 'MESSAGE'
+               AND message_id = (SELECT max(id) FROM messages WHERE chat_id = NEW.chat_id AND deleted_at IS NULL)
+             ORDER BY seq DESC LIMIT 1),
+            CASE WHEN NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = NEW.chat_id AND deleted_at IS NULL) THEN
+                (SELECT min(seq) FROM events WHERE audience = 'chat' AND chat_id = NEW.chat_id AND op = 'CHAT') END,
+            0)
     WHERE id = NEW.chat_id AND last_message_id = NEW.id;
-END;
-
-CREATE TRIGGER chats_activity_event AFTER INSERT ON events
-WHEN NEW.audience = 'chat' AND NEW.op IN ('MESSAGE', 'CHAT')
-BEGIN
-    UPDATE chats SET activity_seq = NEW.seq WHERE id = NEW.chat_id;
 END;

@@ -135,38 +135,36 @@ extension Store {
     public func chatViews(forUser userID: Int64, limit: Int? = nil, beforeChatID: Int64? = nil) throws -> [ChatView] {
         try connection.read {
             guard let beforeChatID else { return try chatViewRows(userID: userID, where: "1", [], limit: limit) }
-            guard try chat(id: beforeChatID) != nil else { throw MessengerError.invalid("before_chat_id: there is no chat \(beforeChatID)") }
+            guard try chat(id: beforeChatID) != nil else {
+                throw MessengerError.invalid("before_chat_id: there is no chat \(beforeChatID)")
+            }
             return try chatViewRows(userID: userID, where: """
-                (max(coalesce(c.last_message_at, ''), c.created_at), c.activity_seq, c.id) <
-                (SELECT max(coalesce(b.last_message_at, ''), b.created_at), b.activity_seq, b.id FROM chats b WHERE b.id = ?2)
+                (c.activity_seq, c.id) < (SELECT b.activity_seq, b.id FROM chats b WHERE b.id = ?2)
                 """, [.integer(beforeChatID)], limit: limit)
         }
     }
 
     /// The views of `userID`'s chats that match `condition`, newest activity first, at most
-    /// `limit`. Times are whole seconds; within one, the chat whose newest message or chat
-    /// event has the larger seq is the newer, then the larger chat id. The order reads each
-    /// membership and its chat row (the activity columns migration 003 keeps there); only the
-    /// chats of the page have their members and unread messages counted.
+    /// `limit`: the chat whose newest live message (or, without one, whose creation) has the
+    /// larger event seq first, then the larger chat id. The order reads one integer from
+    /// each chat's row (migration 003 keeps it there); only the page's chats have their
+    /// members, unread messages and last message read.
     private func chatViewRows(userID: Int64, where condition: String, _ values: [SQLValue], limit: Int?) throws -> [ChatView] {
         let rows = try connection.statement("""
             WITH page AS MATERIALIZED (
-                SELECT c.id, c.name, c.chat_type, c.created_at, m.last_read_id, m.role, c.last_message_id,
-                       max(coalesce(c.last_message_at, ''), c.created_at) AS active_at, c.activity_seq
-                FROM chat_members m JOIN chats c ON c.id = m.chat_id
+                SELECT c.id, c.activity_seq FROM chat_members m JOIN chats c ON c.id = m.chat_id
                 WHERE m.user_id = ?1 AND \(condition)
-                ORDER BY active_at DESC, c.activity_seq DESC, c.id DESC
+                ORDER BY c.activity_seq DESC, c.id DESC
                 LIMIT \(limit ?? -1)
             )
-            SELECT page.id, page.name, page.chat_type, page.created_at,
-                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = page.id),
-                   page.last_read_id, page.role,
+            SELECT c.id, c.name, c.chat_type, c.created_at,
+                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
+                   m.last_read_id, m.role,
                    (SELECT count(*) FROM messages x
-                    WHERE x.chat_id = page.id AND x.id > page.last_read_id AND x.sender_id <> ?1
-                      AND x.deleted_at IS NULL),
-                   page.last_message_id
-            FROM page
-            ORDER BY page.active_at DESC, page.activity_seq DESC, page.id DESC
+                    WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
+                   c.last_message_id
+            FROM page JOIN chats c ON c.id = page.id JOIN chat_members m ON m.chat_id = page.id AND m.user_id = ?1
+            ORDER BY page.activity_seq DESC, page.id DESC
             """).rows([.integer(userID)] + values) { row in
                 (chat: Self.chat(row), lastReadID: row.int(5), role: ChatRole(rawValue: row.string(6)) ?? .member,
                  unread: row.int(7), lastMessageID: row.optionalInt(8))
