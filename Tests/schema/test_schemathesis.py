@@ -148,7 +148,7 @@ def flatmap_query(context, query):
 
 @pytest.fixture(scope="session")
 def stack():
-    running = e2e.start_stack(prefix="msgr-schema-", **({"MIGRATIONS_DIR": os.environ["TMP_MIG"]} if "TMP_MIG" in os.environ else {}))
+    running = e2e.start_stack(prefix="msgr-schema-")
     yield running
     try:
         e2e.stop_stack(running)
