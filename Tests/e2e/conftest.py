@@ -116,10 +116,11 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_stack(prefix: str = "msgr-e2e-", **overrides: str) -> Stack:
+def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overrides: str) -> Stack:
     """Starts scripts/run in its own process group and waits until GET /chats answers 401 and
-    the script has printed its "ready on" line."""
-    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    the script has printed its "ready on" line; on ``data_dir`` if given (it is removed with
+    the stack), else on a new temporary one."""
+    data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()
     output_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".out")[1])

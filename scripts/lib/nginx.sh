@@ -55,7 +55,10 @@ cors_config() {
     for origin in "${origins[@]}"; do
         [[ $origin =~ ^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$ ]] \
             || die "CORS_ORIGINS: '$origin' is not an origin (scheme://host[:port], no path, no '*')"
-        CORS_ORIGIN_MAP+="        \"$origin\" \$http_origin;"$'\n'
+        # Browsers send the origin in lower case, and nginx's map matches without case: the
+        # answer is the listed origin itself, lower-cased, never the request's spelling.
+        origin="${origin,,}"
+        CORS_ORIGIN_MAP+="        \"$origin\" \"$origin\";"$'\n'
     done
     CORS_ORIGIN_MAP="${CORS_ORIGIN_MAP%$'\n'}"
     CORS_VARY="Origin"
