@@ -38,7 +38,9 @@ let package = Package(
             dependencies: [
                 "CFastCGI", "Domain", "Storage",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The REST API's OpenAPI spec: served by nginx, checked by the e2e suite.
+            exclude: ["openapi.yaml"]
         ),
         // The WebSocket relay behind nginx's /ws.
         .executableTarget(

@@ -35,3 +35,31 @@ nginx_limits() {
         fi
     fi
 }
+
+# cors_config: from CORS_ORIGINS (exact origins such as https://app.example.com or
+# http://localhost:5173, separated by spaces or commas; default none) sets CORS_ORIGIN_MAP
+# (the entries of the template's `map $http_origin $cors_origin`), CORS_VARY ("Origin" when
+# any origin is listed) and CORS_MAX_AGE (CORS_MAX_AGE, 600 s). Dies on anything that is
+# not an origin: a scheme, a host, an optional port, nothing else ("*" is refused).
+cors_config() {
+    local origin
+    CORS_ORIGIN_MAP="        # (CORS_ORIGINS is empty: no origin is allowed)"
+    CORS_VARY=""
+    CORS_MAX_AGE="${CORS_MAX_AGE:-600}"
+    [[ $CORS_MAX_AGE =~ ^[0-9]{1,6}$ ]] || die "CORS_MAX_AGE must be a number of seconds, got '$CORS_MAX_AGE'"
+    local -a origins=()
+    local list="${CORS_ORIGINS:-}"
+    read -r -a origins <<< "${list//,/ }"
+    ((${#origins[@]} == 0)) && return 0
+    CORS_ORIGIN_MAP=""
+    for origin in "${origins[@]}"; do
+        [[ $origin =~ ^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$ ]] \
+            || die "CORS_ORIGINS: '$origin' is not an origin (scheme://host[:port], no path, no '*')"
+        # Browsers send the origin in lower case, and nginx's map matches without case: the
+        # answer is the listed origin itself, lower-cased, never the request's spelling.
+        origin="${origin,,}"
+        CORS_ORIGIN_MAP+="        \"$origin\" \"$origin\";"$'\n'
+    done
+    CORS_ORIGIN_MAP="${CORS_ORIGIN_MAP%$'\n'}"
+    CORS_VARY="Origin"
+}
