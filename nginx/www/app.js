@@ -366,10 +366,17 @@ function onRead({ chat_id: chatId, user_id: uid, last_read_id: lastRead }) {
   }
 }
 
+/** Names and presence of a chat's people we have not seen yet. */
+function meetParticipants(chat) {
+  const fresh = chat.participants.filter((id) => id !== S.meId && !S.presence.has(id));
+  for (const id of chat.participants) if (id !== S.meId) loadUser(id);
+  if (fresh.length) loadPresence(fresh);
+}
+
 function onChat(chat) {
   const old = S.chats.get(chat.id);
   S.chats.set(chat.id, chat);
-  for (const id of chat.participants) if (id !== S.meId) loadUser(id);
+  meetParticipants(chat);
   scheduleChatList();
   if (S.openId === chat.id) {
     renderHeader();
@@ -396,7 +403,7 @@ async function refreshChat(chatId) {
   try {
     const chat = await api.chat(chatId);
     S.chats.set(chat.id, chat);
-    for (const id of chat.participants) if (id !== S.meId) loadUser(id);
+    meetParticipants(chat);
     scheduleChatList();
     if (S.openId === chatId) renderHeader();
   } catch (error) {

@@ -19,7 +19,10 @@ export class Stream {
     this.attempt = 0;
     this.timer = null;
     this.onOnline = () => { if (!this.ready) this.reconnectNow(); };
+    // Offline for sure: drop the socket now (it may linger half-dead) and resume later.
+    this.onOffline = () => { if (this.ws) this.ws.close(4000, 'offline'); };
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
   }
 
   start() { this.connect(); }
@@ -131,6 +134,7 @@ export class Stream {
     this.stopped = true;
     clearTimeout(this.timer);
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
