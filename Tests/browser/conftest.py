@@ -67,7 +67,7 @@ def api(stack) -> helpers.Api:
     return helpers.Api(stack.base_url)
 
 
-def new_driver(width: int = 1180, height: int = 780):
+def new_driver(width: int = 1200, height: int = 860):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -99,13 +99,13 @@ class Client:
         return self.js("return localStorage.getItem('messenger.token')")
 
     # chats
-    def start_direct_chat(self, username: str):
+    def start_direct_chat(self, username: str, title: str | None = None):
         self.find("#btn-new-chat").click()
         self.find("#new-chat-query").send_keys(username)
         button = self.wait(lambda: next((b for b in self.finds("#new-chat-results button")
                                          if f"@{username}" in b.text), None), f"{username} in the search results")
         button.click()
-        self.wait(lambda: self.visible("chat-main") and self.find("#chat-name").text == username,
+        self.wait(lambda: self.visible("chat-main") and self.find("#chat-name").text == (title or username),
                   f"the chat with {username} to open")
 
     def chat_item(self, title: str):
@@ -194,7 +194,7 @@ def people(browsers, stack, api):
     bob = Client(browsers[1], stack.base_url, "bob")
     for client in (alice, bob):
         client.network(ONLINE)
-        client.d.set_window_size(1180, 780)
+        client.d.set_window_size(1200, 860)
         client.d.get_log("browser")   # forget earlier tests' entries
     alice.login(helpers.unique_username("alice"))
     bob.login(helpers.unique_username("bob"))
@@ -383,9 +383,16 @@ def test_image_inline_file_as_download_and_upload_progress(people, tmp_path, scr
     bob.screenshot(screenshot_dir / "image-bob.png")
 
 
-def test_edit_delete_reply_and_react_show_up_live(people, screenshot_dir):
+def test_edit_delete_reply_and_react_show_up_live(people, api, tmp_path, screenshot_dir):
     alice, bob = people
-    chat_between(alice, bob)
+    # Display names set over REST reach the other window as USER events.
+    for client, name in ((alice, "Alice Martin"), (bob, "Bob Chen")):
+        helpers.ok_json(api.patch("/users/me", client.token(), json={"display_name": name}))
+        client.wait(lambda: client.find("#me-name").text == name, "my new display name")
+    alice.start_direct_chat(bob.username, "Bob Chen")
+    alice.send("hi")
+    bob.open_chat("Alice Martin")
+    bob.wait(lambda: "hi" in bob.texts(), "the first message")
     alice.send("Lunch at noon?")
     bob.wait(lambda: "Lunch at noon?" in bob.texts(), "alice's question")
 
@@ -424,8 +431,30 @@ def test_edit_delete_reply_and_react_show_up_live(people, screenshot_dir):
     alice.wait(lambda: _accept_confirm(alice), "the confirmation")
     bob.wait(lambda: "typo mesage" not in bob.texts(), "the deletion, live")
     alice.wait(lambda: "typo mesage" not in alice.texts(), "the deletion in alice's window")
-    alice.screenshot(screenshot_dir / "reactions-alice.png")
-    bob.screenshot(screenshot_dir / "reactions-bob.png")
+
+    # A photo in reply, then both windows for the record: alice light, bob dark.
+    picture = tmp_path / "lake.png"
+    picture.write_bytes(png(240, 150, rgb=(38, 132, 120)))
+    bob.message_action("Lunch at one?", "Reply")
+    bob.find("#file-input").send_keys(str(picture))
+    bob.wait(lambda: bob.finds("#attachments li.done"), "the photo uploaded")
+    bob.send("Meet at the lake?")
+    alice.wait(lambda: [m for m in alice.messages() if m["text"] == "Meet at the lake?" and m["images"] and m["images"][0]["w"] == 240],
+               "the photo in reply")
+    alice.message_action("Meet at the lake?", "React")
+    alice.pick_reaction("❤️")
+    bob.wait(lambda: [m for m in bob.messages() if m["text"] == "Meet at the lake?" and m["reactions"] == ["❤️1"]], "alice's ❤️")
+    bob.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        for client in (alice, bob):
+            ActionChains(client.d).move_to_element(client.find("#composer-input")).perform()
+            client.find("#composer-input").click()
+        time.sleep(0.3)
+        assert bob.js("return getComputedStyle(document.body).backgroundColor") != alice.js("return getComputedStyle(document.body).backgroundColor")
+        alice.screenshot(screenshot_dir / "conversation-alice.png")
+        bob.screenshot(screenshot_dir / "conversation-bob.png")
+    finally:
+        bob.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
 def _accept_confirm(client: Client) -> bool:

@@ -185,8 +185,21 @@ async function logout(message = '') {
   showLogin(message);
 }
 
+/** The user id a token names (its payload's user_id), or null if it cannot be read. */
+function tokenUserId(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const id = JSON.parse(atob(part)).user_id;
+    return Number.isInteger(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 function startSession(token) {
   api.token = token;
+  S.meId = tokenUserId(token);
+  if (S.meId != null) loadUser(S.meId).then(renderMe);
   $('login-view').hidden = true;
   $('app-view').hidden = false;
   renderChatList();
@@ -194,7 +207,7 @@ function startSession(token) {
   S.stream = new Stream(token, {
     onState: renderConnection,
     onReady: (d, resumed) => {
-      if (S.meId == null) {
+      if (S.meId !== d.user_id) {
         S.meId = d.user_id;
         loadUser(S.meId).then(renderMe);
       }
@@ -211,6 +224,9 @@ function startSession(token) {
     onFatal: () => logout('Your session has ended. Please sign in again.'),
   });
   S.stream.start();
+  // Show what REST has if the socket is slow to come up; the first READY loads again, so
+  // nothing between this load and the stream's start is missed.
+  setTimeout(() => { if (S.stream && !S.stream.isReady() && !S.stateLoaded && api.token === token) loadState(); }, 4000);
 }
 
 function renderMe() {
@@ -643,9 +659,10 @@ function insertMessage(view, m) {
     if (S.openId === m.chat_id) replaceMessageNode(m);
     return;
   }
-  // Live messages are newer than the loaded history unless the view has not loaded yet.
-  if (!view.loaded) return;
   view.messages.set(m.id, m);
+  // Before the first page has arrived the message is only kept: the page may have been read
+  // before it was committed, and merging keeps both.
+  if (!view.loaded) return;
   const last = view.ids[view.ids.length - 1];
   if (last === undefined || m.id > last) view.ids.push(m.id);
   else view.ids = [...view.messages.keys()].sort((a, b) => a - b);
@@ -739,6 +756,10 @@ function refreshTicks() {
 }
 
 function fileNode(f) {
+  // Only the server's own upload URLs (same origin, served sandboxed by nginx).
+  if (typeof f.url !== 'string' || !f.url.startsWith('/uploads/')) {
+    return el('span', { class: 'att-file muted', text: f.filename || 'attachment' });
+  }
   if (f.type === 'picture') {
     const img = el('img', { class: 'att-img', src: f.url, alt: f.filename || 'image', loading: 'lazy', decoding: 'async' });
     img.addEventListener('load', () => { if (atBottom() || img.dataset.stick) scrollToBottom(); }, { once: true });
@@ -756,7 +777,9 @@ function fileNode(f) {
 function replyQuote(m) {
   const view = S.views.get(m.chat_id);
   const original = view && view.messages.get(m.reply_to_id);
-  const who = original ? el('span', { class: 'rq-name', text: userName(original.sender_id), data: { uid: original.sender_id } }) : null;
+  const who = !original ? null : original.sender_id === S.meId
+    ? el('span', { class: 'rq-name', text: 'You' })
+    : el('span', { class: 'rq-name', text: userName(original.sender_id), data: { uid: original.sender_id } });
   const text = original ? (original.content || (original.files.length ? '📎 attachment' : '')) : 'an earlier message';
   return el('button', {
     type: 'button', class: 'reply-quote',
