@@ -59,7 +59,29 @@ export class Api {
     return this.post('/login', body);
   }
 
-  chats() { return this.get('/chats?v=2'); }
+  /**
+   * Every chat, newest activity first, in pages of 200 (`limit`, `before_chat_id`); a server
+   * that does not page (400 for `limit`) answers the whole list at once.
+   */
+  async chats() {
+    const size = 200;
+    let page;
+    try {
+      page = await this.get(`/chats?v=2&limit=${size}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 400) return this.get('/chats?v=2');
+      throw error;
+    }
+    const all = [...page];
+    const seen = new Set(all.map((c) => c.id));
+    while (page.length === size) {
+      page = await this.get(`/chats?v=2&limit=${size}&before_chat_id=${page[page.length - 1].id}`);
+      const fresh = page.filter((c) => !seen.has(c.id));
+      if (fresh.length === 0) break;
+      for (const c of fresh) { seen.add(c.id); all.push(c); }
+    }
+    return all;
+  }
   chat(id) { return this.get(`/chats/${id}?v=2`); }
   user(id) { return this.get(`/users/${id}`); }
   searchUsers(q) { return this.get(`/users?username=${encodeURIComponent(q)}`); }
