@@ -117,6 +117,13 @@ export class Api {
   }
 
   logout() { return this.post('/logout', {}); }
+  logoutAll() { return this.post('/logout/all', {}); }
+  updateProfile(fields) { return this.patch('/users/me', fields); }
+  setPassword(password, currentPassword) {
+    const body = { password };
+    if (currentPassword) body.current_password = currentPassword;
+    return this.request('PUT', '/users/me/password', body);
+  }
 
   /**
    * POST /upload?v=2 with the file as multipart field `file`. XMLHttpRequest, because fetch

@@ -171,7 +171,14 @@ function resetState() {
   clear($('attachments'));
 }
 
-async function logout(message = '') {
+/** A new token for the same person (e.g. after a password change): the session restarts. */
+export function replaceToken(token) {
+  resetState();
+  localStorage.setItem(STORAGE_TOKEN, token);
+  startSession(token);
+}
+
+export async function logout(message = '') {
   const token = api.token;
   resetState();
   localStorage.removeItem(STORAGE_TOKEN);
@@ -295,7 +302,7 @@ function applyEvent(frame) {
     case 'READ': onRead(d); break;
     case 'CHAT': onChat(d); break;
     case 'CHAT_REMOVED': onChatRemoved(d); break;
-    case 'USER': S.users.set(d.id, d); refreshNames(d.id); if (d.id === S.meId) renderMe(); break;
+    case 'USER': S.users.set(d.id, d); refreshNames(d.id); if (d.id === S.meId) renderMe(); document.dispatchEvent(new CustomEvent('user-changed', { detail: d.id })); break;
     default: break;
   }
 }

@@ -1,7 +1,7 @@
 // The dialogs: a direct chat by user search, a new group, a group's members and name,
 // message search.
 
-import { api, S, toast, errorText, userName, loadUser, chatTitle, openChatRoute, refreshChat, jumpToMessage } from './app.js';
+import { api, S, toast, errorText, userName, loadUser, chatTitle, openChatRoute, refreshChat, jumpToMessage, logout, replaceToken } from './app.js';
 import { ApiError } from './api.js';
 import { $, el, debounce, formatListTime, paintAvatar } from './dom.js';
 import { icon } from './icons.js';
@@ -272,7 +272,66 @@ function setupSearch() {
   more.addEventListener('click', () => run(true));
 }
 
+// --- your account: display name, password, every session ----------------------------------
+
+function setupProfile() {
+  const dlg = $('dlg-profile');
+  const status = $('profile-status');
+  const say = (text, bad = false) => { status.textContent = text; status.classList.toggle('error', bad); };
+  const missing = (error) => error instanceof ApiError && (error.status === 404 || error.status === 405);
+
+  $('btn-profile').addEventListener('click', () => {
+    const me = S.users.get(S.meId);
+    $('profile-username').textContent = me ? `Signed in as @${me.username}` : '';
+    $('profile-name').value = me ? (me.display_name || '') : '';
+    $('pw-current').value = '';
+    $('pw-new').value = '';
+    say('');
+    dlg.showModal();
+    $('profile-name').focus();
+  });
+  $('btn-profile-save').addEventListener('click', async () => {
+    const name = $('profile-name').value.trim();
+    try {
+      const user = await api.updateProfile({ display_name: name || null });
+      S.users.set(user.id, user);
+      document.dispatchEvent(new CustomEvent('user-changed', { detail: user.id }));
+      say('Saved.');
+    } catch (error) {
+      say(errorText(error), true);
+    }
+  });
+  $('profile-name').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); $('btn-profile-save').click(); } });
+  $('btn-password').addEventListener('click', async () => {
+    const password = $('pw-new').value;
+    if (password.length < 8 || password.length > 128) { say('A password has 8 to 128 characters.', true); $('pw-new').focus(); return; }
+    try {
+      const answer = await api.setPassword(password, $('pw-current').value || null);
+      $('pw-current').value = '';
+      $('pw-new').value = '';
+      if (answer && typeof answer.token === 'string') { dlg.close(); replaceToken(answer.token); toast('Password set.'); return; }
+      say('Password set. Signing in as you now needs it.');
+    } catch (error) {
+      if (missing(error) && /endpoint|not found/i.test(error.message)) say('Passwords are not available on this server yet.', true);
+      else if (error instanceof ApiError && (error.status === 401 || error.status === 403)) say('The current password is wrong.', true);
+      else say(errorText(error), true);
+    }
+  });
+  $('btn-logout-all').addEventListener('click', async () => {
+    if (!confirm('Log out on every device, this one included?')) return;
+    try {
+      await api.logoutAll();
+      dlg.close();
+      logout('Logged out everywhere.');
+    } catch (error) {
+      if (missing(error)) say('This server cannot end other sessions yet.', true);
+      else say(errorText(error), true);
+    }
+  });
+}
+
 export function setupDialogs() {
+  setupProfile();
   // Enter in a dialog's field must not submit the form (that would close the dialog): only
   // its Close/Cancel buttons do.
   for (const form of document.querySelectorAll('dialog form')) {
