@@ -7,6 +7,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # The Debian packages the build and the stack need.
 # sqlite3 (the CLI): scripts/backup and scripts/restore.
 REQUIRED_PACKAGES=(nginx libfcgi-dev libsqlite3-dev libssl-dev sqlite3)
+# What scripts/test needs on top: headless Chromium and its WebDriver for the web client's
+# browser tests (Tests/browser), and an emoji font so reactions render in its screenshots.
+TEST_PACKAGES=(chromium chromium-driver fonts-noto-color-emoji)
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-scripts}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -47,18 +50,20 @@ load_dotenv() {
     done < "$file"
 }
 
-# ensure_packages: installs missing REQUIRED_PACKAGES (root), or prints the command and exits 1.
-# SKIP_INSTALL=1 skips the check.
+# ensure_packages [PACKAGE...]: installs the missing ones of PACKAGEs (default
+# REQUIRED_PACKAGES) as root, or prints the command and exits 1. SKIP_INSTALL=1 skips the check.
 ensure_packages() {
     if [[ ${SKIP_INSTALL:-0} == 1 ]]; then
         return 0
     fi
+    local wanted=("$@")
+    ((${#wanted[@]} > 0)) || wanted=("${REQUIRED_PACKAGES[@]}")
     if ! command -v dpkg >/dev/null 2>&1; then
-        log "warning: no dpkg here; make sure these are installed: ${REQUIRED_PACKAGES[*]}"
+        log "warning: no dpkg here; make sure these are installed: ${wanted[*]}"
         return 0
     fi
     local missing=() pkg
-    for pkg in "${REQUIRED_PACKAGES[@]}"; do
+    for pkg in "${wanted[@]}"; do
         if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
             missing+=("$pkg")
         fi
