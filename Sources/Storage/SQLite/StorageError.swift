@@ -27,6 +27,15 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     /// Another connection held the write lock for longer than the busy timeout.
     public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
 
+    /// The disk (or the filesystem's quota) is full: `SQLITE_FULL`, or an I/O error that
+    /// SQLite got from a write the operating system refused for lack of space.
+    public var isDiskFull: Bool { primaryCode == SQLITE_FULL }
+
+    /// The lock wait a caller had was spent before its turn at the connection came.
+    public static func busyBeforeStart(waitedMilliseconds: Int) -> StorageError {
+        StorageError(code: SQLITE_BUSY, message: "database is locked (waited \(waitedMilliseconds) ms for the writer)")
+    }
+
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
 
     public var description: String {
