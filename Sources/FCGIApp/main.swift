@@ -24,7 +24,8 @@ do {
         signal(SIGPIPE, SIG_IGN)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.
-        _ = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
+        let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
+        try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger)
         let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger)
         try server.run()
     default:

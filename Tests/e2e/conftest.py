@@ -101,6 +101,7 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         # backdates events sees them pruned at once (the RESYNC tests).
         EVENT_RETENTION_DAYS="",
         EVENT_PRUNE_INTERVAL_SECONDS="1",
+        DB_SYNCHRONOUS="",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "info"),
         SKIP_BUILD="1",
         SKIP_INSTALL="1",
@@ -110,10 +111,12 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_stack(prefix: str = "msgr-e2e-", **overrides: str) -> Stack:
+def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overrides: str) -> Stack:
     """Starts scripts/run in its own process group and waits until GET /chats answers 401 and
-    the script has printed its "ready on" line."""
-    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    the script has printed its "ready on" line. `data_dir`: an empty directory to use (e.g. a
+    small filesystem mounted there) instead of a new temporary one."""
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()
     output_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".out")[1])

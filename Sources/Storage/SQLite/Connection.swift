@@ -85,7 +85,8 @@ public final class Connection {
         guard code == SQLITE_OK else {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_free(message)
-            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql)
+            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql,
+                               systemErrno: sqlite3_system_errno(handle))
         }
     }
 
