@@ -386,3 +386,51 @@ def test_a_missing_read_run_is_not_valid(work, damage):
     else:
         open(path, "w").write(open(path).read()[:20])
     assert row(results(work), "READ ops").result.startswith("— (not valid")
+
+
+# --- DB_SYNCHRONOUS rows (scripts/bench --durability, and the full run) -------------------------
+
+def durability_results(work, rounds=2, full_rest=7000, full_ingest=29000):
+    def write(name, content):
+        with open(os.path.join(work, name), "w") as f:
+            f.write(json.dumps(content) + "\n")
+    write("meta.json", dict(META, mode="durability", durability_rounds=rounds))
+    for round_ in range(1, rounds + 1):
+        for mode, rest_rate, ingest_rate in (("normal", 8000, 30000), ("full", full_rest, full_ingest)):
+            write(f"sync_{mode}_rest_{round_}.json", dict(REST, msgs_per_s=rest_rate))
+            write(f"sync_{mode}_rest_{round_}.rc", 0)
+            write(f"sync_{mode}_rest_{round_}_db.json", {"mode": "count", "prefix": "x", "rows": 96000})
+            write(f"sync_{mode}_ingest_{round_}.json", dict(INGEST, msgs_per_s=ingest_rate))
+            write(f"sync_{mode}_ingest_{round_}.rc", 0)
+
+
+def durability_rows(work):
+    meta = bench_report.load_json(os.path.join(work, "meta.json")) or {}
+    return {row.figure: row for row in bench_report.durability_rows(work, meta)}
+
+
+def test_durability_rows_pass_when_full_keeps_most_of_normal(tmp_path):
+    durability_results(str(tmp_path))
+    rows = durability_rows(str(tmp_path))
+    assert [r.result for r in rows.values()] == ["PASS", "PASS"]
+    assert row(rows, "DB_SYNCHRONOUS=full: REST write").ratio == "0.88"
+
+
+def test_durability_rows_fail_below_the_bar_and_on_broken_runs(tmp_path):
+    work = str(tmp_path)
+    durability_results(work, full_rest=6000)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: REST write").result == "FAIL"
+    durability_results(work)
+    edit_json(work, "sync_normal_rest_2_db.json", rows=95999)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: REST write").result.startswith("FAIL (baseline")
+    durability_results(work)
+    os.unlink(os.path.join(work, "sync_full_ingest_1.json"))
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: WS ingest").result.startswith("FAIL")
+    durability_results(work)
+    edit_json(work, "sync_full_ingest_2.json", lost=3)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: WS ingest").result.startswith("FAIL")
+
+
+def test_no_durability_results_fail_both_rows(tmp_path):
+    rows = durability_rows(str(tmp_path))
+    assert len(rows) == 2 and all(r.result.startswith("FAIL") for r in rows.values())

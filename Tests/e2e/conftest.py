@@ -107,6 +107,7 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         EVENT_PRUNE_INTERVAL_SECONDS="1",
         CORS_ORIGINS="",
         CORS_MAX_AGE="",
+        DB_SYNCHRONOUS="",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "info"),
         SKIP_BUILD="1",
         SKIP_INSTALL="1",
@@ -118,8 +119,9 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
 
 def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overrides: str) -> Stack:
     """Starts scripts/run in its own process group and waits until GET /chats answers 401 and
-    the script has printed its "ready on" line; on ``data_dir`` if given (it is removed with
-    the stack), else on a new temporary one."""
+    the script has printed its "ready on" line; on ``data_dir`` if given (an empty directory,
+    e.g. a small filesystem mounted there; it is removed with the stack), else on a new
+    temporary one."""
     data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()

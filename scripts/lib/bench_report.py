@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Turns the raw results scripts/bench collected into the benchmark table.
 
-usage: bench_report.py WORK_DIR REPORT.md
+usage: bench_report.py [--durability] WORK_DIR REPORT.md
+
+--durability: only the DB_SYNCHRONOUS rows (scripts/bench --durability ran nothing else).
 
 Reads WORK_DIR (meta.json, LoadGen JSON lines, wrk outputs, upload/cp timings), prints the
 table (figure, value, baseline, ratio, bar, result) on stdout and writes REPORT.md with the
@@ -695,6 +697,56 @@ def protocol2_rows(work, meta, v1_rounds, v1_fanout, v1_fanout_problems):
     return rows
 
 
+# DB_SYNCHRONOUS=full becomes the default when it keeps at least this share of normal's
+# throughput on both write paths (README, "Durability").
+DURABILITY_BAR = 0.80
+
+
+def durability_rows(work, meta):
+    """REST write and WS ingest on stacks with DB_SYNCHRONOUS=normal and =full, alternated in
+    rounds (normal first, each on a fresh database): full against normal."""
+    rows = []
+    expected = meta.get("durability_rounds") or 0
+    meta_problems = [] if expected else ["meta.json: no durability_rounds"]
+    for kind, label, latency in (("rest", "REST write: `POST /chats/:id/messages`", True),
+                                 ("ingest", "WS ingest", False)):
+        runs = {"normal": [], "full": []}
+        problems = {"normal": [], "full": []}
+        for round_ in range(1, expected + 1):
+            for mode in ("normal", "full"):
+                name = f"sync_{mode}_{kind}_{round_}"
+                run, run_problems = loadgen_run(work, name, latency=latency)
+                if kind == "rest":
+                    run_problems += database_problems(work, name, run)
+                problems[mode] += run_problems
+                if run and run.get("msgs_per_s") is not None:
+                    runs[mode].append(run)
+        rate = {mode: statistics.mean(r["msgs_per_s"] for r in runs[mode]) if runs[mode] else None
+                for mode in runs}
+        p99 = {mode: max(r["p99_ms"] for r in runs[mode] if r.get("p99_ms") is not None)
+               if any(r.get("p99_ms") is not None for r in runs[mode]) else None for mode in runs}
+        ratio = rate["full"] / rate["normal"] if rate["full"] and rate["normal"] else None
+        each = lambda mode: ", ".join(num(r["msgs_per_s"]) for r in runs[mode])
+        if kind == "rest":
+            load = (f"LoadGen `rest-write` with {num(meta.get('rest_connections'))} connections, as in the REST write "
+                    "row (every 200 counted against the rows in that stack's database)")
+        else:
+            load = (f"LoadGen `ws-ingest` with {num(meta.get('ingest_users'))} users, "
+                    f"{num(meta.get('ingest_window'))} unacknowledged each, as in the WS ingest row")
+        rows.append(Row(
+            f"DB_SYNCHRONOUS=full: {label}", f"{num(rate['full'])} msgs/s (p99 {num(p99['full'], 2)} ms)",
+            f"{num(rate['normal'])} msgs/s (p99 {num(p99['normal'], 2)} ms) with DB_SYNCHRONOUS=normal",
+            ratio, f"≥ {DURABILITY_BAR:.2f} × baseline (ratio)", None if ratio is None else ratio >= DURABILITY_BAR,
+            f"{load}, {meta.get('duration')} s after {meta.get('warmup')} s warm-up, on a stack started with "
+            f"`DB_SYNCHRONOUS=full` (`PRAGMA synchronous = FULL` on every connection: the WAL is synced at every "
+            f"commit) and one with `normal` (synced only at checkpoints), each on a fresh database, alternated "
+            f"{expected} round(s), normal first; mean msgs/s, worst p99. full: {each('full')}; normal: "
+            f"{each('normal')}. The bar is the rule the default follows: full when it keeps "
+            f"{DURABILITY_BAR:.2f} of normal's throughput on both write paths.",
+            meta_problems + problems["full"] + as_baseline(problems["normal"])))
+    return rows
+
+
 def ingest_runs(work):
     """The flat-out WS ingest runs that parsed, in order (`ingest_1.json`, `ingest_2.json`, …)."""
     paths = sorted(glob.glob(f"{work}/ingest_[0-9]*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
@@ -741,12 +793,16 @@ def markdown_table(headers, rows):
 
 
 def main():
-    if len(sys.argv) != 3:
+    arguments = sys.argv[1:]
+    durability_only = arguments[:1] == ["--durability"]
+    if durability_only:
+        arguments = arguments[1:]
+    if len(arguments) != 2:
         print(__doc__, file=sys.stderr)
         return 64
-    work, report_path = sys.argv[1], sys.argv[2]
+    work, report_path = arguments
     meta = load_json(f"{work}/meta.json") or {}
-    rows = build_rows(work, meta)
+    rows = durability_rows(work, meta) if durability_only else build_rows(work, meta) + durability_rows(work, meta)
     headers = ["figure", "value", "baseline", "ratio", "bar", "result"]
     cells = [[r.figure.replace("`", ""), r.value, r.baseline, r.ratio, r.bar, r.result] for r in rows]
     cpu = cpu_table(work)

@@ -41,6 +41,10 @@ public struct Configuration: Sendable {
     public var eventRetentionSeconds: Int64
     /// `EVENT_PRUNE_INTERVAL_SECONDS` (600): how often the relay prunes old events.
     public var eventPruneInterval: Int64
+    /// `DB_SYNCHRONOUS` (`normal`): SQLite's `PRAGMA synchronous` on every connection of both
+    /// processes. `normal`: a commit survives a crash of the process (kill -9 included), a
+    /// power cut may undo the last acknowledged ones. `full`: it survives a power cut too.
+    public var databaseSynchronous: DatabaseSynchronous
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
 
@@ -100,6 +104,14 @@ public struct Configuration: Sendable {
             eventRetentionSeconds = 30 * 86_400
         }
         eventPruneInterval = try integer("EVENT_PRUNE_INTERVAL_SECONDS", default: 600, range: 1...86_400)
+        if let raw = value("DB_SYNCHRONOUS") {
+            guard let mode = DatabaseSynchronous(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("DB_SYNCHRONOUS must be normal or full, got \(raw)")
+            }
+            databaseSynchronous = mode
+        } else {
+            databaseSynchronous = .normal
+        }
         logLevel = value("LOG_LEVEL") ?? "info"
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
@@ -125,6 +137,13 @@ public struct Configuration: Sendable {
         let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         return url.standardizedFileURL.path
     }
+}
+
+/// How durable a commit is before it is acknowledged (`DB_SYNCHRONOUS`), in SQLite's WAL
+/// mode: `normal` syncs the WAL only at checkpoints, `full` at every commit.
+public enum DatabaseSynchronous: String, Sendable {
+    case normal
+    case full
 }
 
 /// A configuration value that cannot be used; the message names the variable.

@@ -41,9 +41,11 @@ final class FastCGIServer: Sendable {
         // background copy every 10 ms instead of 100 leaves those checkpoints less to do: REST
         // write p99 23–31 → 20.5–22 ms, three runs each, alternating (the relay's checkpointer
         // keeps 100 ms; each only runs after its own process's commits).
-        checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01)
+        checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01,
+                                    synchronous: configuration.databaseSynchronous)
         writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
-                                                  checkpointer: checkpointer))
+                                                  checkpointer: checkpointer,
+                                                  synchronous: configuration.databaseSynchronous))
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
@@ -111,7 +113,9 @@ final class FastCGIServer: Sendable {
             let configuration = server.configuration
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(name)"
-            context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
+            context = Context(store: try Store(path: configuration.databasePath,
+                                               synchronous: configuration.databaseSynchronous),
+                              writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })

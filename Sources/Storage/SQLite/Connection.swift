@@ -1,4 +1,5 @@
 import CSQLite
+import Domain
 import Foundation
 
 /// One SQLite connection, configured for two processes sharing one WAL database.
@@ -10,11 +11,14 @@ public final class Connection {
 
     let handle: OpaquePointer
     public let path: String
+    /// The busy timeout this connection was opened with.
+    public let busyTimeoutMilliseconds: Int32
     /// Called after every commit of a `write` transaction.
     public var afterCommit: (() -> Void)?
     private var statements: [String: Statement] = [:]
 
-    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
+    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds,
+                synchronous: DatabaseSynchronous = .normal) throws(StorageError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
@@ -25,14 +29,19 @@ public final class Connection {
         }
         self.handle = handle
         self.path = path
+        self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
         sqlite3_extended_result_codes(handle, 1)
         // The busy handler comes first: even `PRAGMA journal_mode` takes a lock, and two
         // processes opening a fresh database at once otherwise fail with SQLITE_BUSY.
-        sqlite3_busy_handler(handle, busyHandler, UnsafeMutableRawPointer(bitPattern: Int(max(busyTimeoutMilliseconds, 1))))
+        setBusyWait(milliseconds: self.busyTimeoutMilliseconds)
         try execute("PRAGMA journal_mode = WAL")
         // NORMAL in WAL mode: a commit survives a crash or kill -9 of the process (the WAL is
-        // in the OS's page cache); only a power loss may undo the latest commits.
-        try execute("PRAGMA synchronous = NORMAL")
+        // in the OS's page cache); only a power loss may undo the latest commits. FULL syncs
+        // the WAL at every commit, so an acknowledged commit survives a power cut too.
+        switch synchronous {
+        case .normal: try execute("PRAGMA synchronous = NORMAL")
+        case .full: try execute("PRAGMA synchronous = FULL")
+        }
         try execute("PRAGMA foreign_keys = ON")
         // A WAL that grew under a burst is cut back to this size when it is next restarted.
         try execute("PRAGMA journal_size_limit = 67108864")
@@ -57,6 +66,13 @@ public final class Connection {
         try execute("PRAGMA wal_autocheckpoint = \(autocheckpointPages)")
     }
 
+    /// How long the next statements wait for another connection's lock (at least 1 ms).
+    /// `SerializedStore` shortens it by the time a caller already spent queueing for the
+    /// process's writer, so that no request waits for a held lock longer than the timeout.
+    public func setBusyWait(milliseconds: Int32) {
+        sqlite3_busy_handler(handle, busyHandler, UnsafeMutableRawPointer(bitPattern: Int(max(milliseconds, 1))))
+    }
+
     deinit {
         statements.removeAll()
         sqlite3_close_v2(handle)
@@ -69,7 +85,8 @@ public final class Connection {
         guard code == SQLITE_OK else {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_free(message)
-            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql)
+            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql,
+                               systemErrno: sqlite3_system_errno(handle))
         }
     }
 

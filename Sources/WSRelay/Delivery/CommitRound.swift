@@ -19,6 +19,21 @@ struct CommitRound {
     func commit(_ sends: [PendingSend]) -> Outcome {
         var outcome = Outcome()
         guard !sends.isEmpty else { return outcome }
+        // The busy timeout counts from the oldest send's arrival: a send that waited behind a
+        // round stuck at a held lock (or behind other writes of this thread) gets its ERROR
+        // within the timeout, not a timeout per round it waited through.
+        let connection = store.connection
+        let oldest = sends.map(\.queuedAt).min()!
+        let (seconds, attoseconds) = (ContinuousClock.now - oldest).components
+        let waited = Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
+        let remaining = Int(connection.busyTimeoutMilliseconds) - waited
+        guard remaining > 0 else {
+            let busy = StorageError.busyBeforeStart(waitedMilliseconds: waited)
+            outcome.replies = sends.map { ($0.sender, refusal(busy, nonce: $0.draft.nonce)) }
+            return outcome
+        }
+        connection.setBusyWait(milliseconds: Int32(remaining))
+        defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }
         var outgoing: [OutgoingMessage] = []
         var owners: [PendingSend] = []
         for send in sends {
@@ -72,6 +87,9 @@ extension ServerFrame {
             return .error(message: refusal.message, nonce: nonce)
         case let storage as StorageError where storage.isBusy:
             return .error(message: "server busy; retry", nonce: nonce)
+        case let storage as StorageError where storage.isDiskFull:
+            logger.error("request failed: disk full", metadata: ["error": "\(storage)"])
+            return .error(message: "server disk full; retry later", nonce: nonce)
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             return .error(message: "internal error; retry", nonce: nonce)

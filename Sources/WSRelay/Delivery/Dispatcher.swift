@@ -104,6 +104,7 @@ private final class StorageThread {
     private var deliveredThrough: Int64
     private var nextPrune: TimeInterval = 0
     private var pruneBacklog = false
+    private static let pruneBusyWaitMilliseconds: Int32 = 200
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
          retention: EventRetention, head: Int64) {
@@ -181,10 +182,18 @@ private final class StorageThread {
     func pruneIfDue() {
         let now = ProcessInfo.processInfo.systemUptime
         guard pruneBacklog || now >= nextPrune else { return }
+        // Pruning can wait: while another process holds the write lock it gives up after a
+        // moment and tries again at the next interval, instead of holding this thread (and the
+        // sends queued behind it) for a whole busy timeout.
+        store.connection.setBusyWait(milliseconds: Self.pruneBusyWaitMilliseconds)
+        defer { store.connection.setBusyWait(milliseconds: store.connection.busyTimeoutMilliseconds) }
         do {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
             pruneBacklog = deleted >= retention.batch
             if deleted > 0 { logger.info("pruned events", metadata: ["count": "\(deleted)"]) }
+        } catch let error as StorageError where error.isBusy {
+            logger.warning("pruning events skipped: the database is locked")
+            pruneBacklog = false
         } catch {
             logger.error("pruning events failed", metadata: ["error": "\(error)"])
             pruneBacklog = false

@@ -26,10 +26,11 @@ final class RelayServer: Sendable {
         // Checkpoints stay out of the storage thread until the WAL reaches 40 MB: at SQLite's
         // 1,000 pages its commits crossed the threshold every 30 ms under the WebSocket ingest
         // load, stopping delivery while they copied and synced (20.7k → 18.5k msgs/s).
-        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1)
+        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1,
+                                        synchronous: configuration.databaseSynchronous)
         self.checkpointer = checkpointer
         let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000,
-                                     checkpointer: checkpointer)
+                                     checkpointer: checkpointer, synchronous: configuration.databaseSynchronous)
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
