@@ -70,7 +70,8 @@ import Testing
         }
         let waited = Date().timeIntervalSince(start)
         #expect(failures.load(ordering: .relaxed) == 8)
-        #expect(waited >= 0.35 && waited < 1.5, "waited \(waited) s")
+        // One timeout is 0.4 s; eight in a row would be 3.2 s. The margin is for a loaded machine.
+        #expect(waited >= 0.35 && waited < 2.4, "waited \(waited) s")
         #expect(try store.count("users") == 0)
     }
 
