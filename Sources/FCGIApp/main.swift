@@ -25,7 +25,8 @@ do {
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.
         _ = try Store(path: configuration.databasePath)
-        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger)
+        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
+                                       metrics: MetricsExport())
         try server.run()
     default:
         FileHandle.standardError.write(Data("usage: FCGIApp [migrate]\n".utf8))

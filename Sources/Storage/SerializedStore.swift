@@ -34,8 +34,11 @@ public final class SerializedStore: @unchecked Sendable {
         init(_ outgoing: OutgoingMessage) { self.outgoing = outgoing }
     }
 
-    public init(_ store: Store) {
+    private let metrics: DatabaseMetrics
+
+    public init(_ store: Store, metrics: DatabaseMetrics = .disabled) {
         self.store = store
+        self.metrics = metrics
     }
 
     /// Runs `body` with the shared store, alone.
@@ -60,7 +63,9 @@ public final class SerializedStore: @unchecked Sendable {
             let batch = Array(queue.prefix(Self.maxBatch))
             queue.removeFirst(batch.count)
             queueCondition.unlock()
-            let results = (try? perform { store in store.post(batch.map(\.outgoing)) })
+            let results = (try? perform { store in
+                metrics.commit(count: batch.count) { store.post(batch.map(\.outgoing)) }
+            })
                 ?? batch.map { _ in .failure(StorageError(code: 0, message: "group commit failed")) }
             queueCondition.lock()
             for (waiting, result) in zip(batch, results) { waiting.result = result }

@@ -43,6 +43,9 @@ public struct Configuration: Sendable {
     public var eventPruneInterval: Int64
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
+    /// `LOG_FORMAT` (`text`): `text` lines for people, or `json`, one object per line, for log
+    /// shippers.
+    public var logFormat: LogFormat
 
     public var runDirectory: String { dataDirectory + "/run" }
     public var uploadsDirectory: String { dataDirectory + "/uploads" }
@@ -101,6 +104,14 @@ public struct Configuration: Sendable {
         }
         eventPruneInterval = try integer("EVENT_PRUNE_INTERVAL_SECONDS", default: 600, range: 1...86_400)
         logLevel = value("LOG_LEVEL") ?? "info"
+        if let raw = value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("LOG_FORMAT must be text or json, got \(raw)")
+            }
+            logFormat = format
+        } else {
+            logFormat = .text
+        }
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {

@@ -13,8 +13,11 @@ public final class Connection {
     /// Called after every commit of a `write` transaction.
     public var afterCommit: (() -> Void)?
     private var statements: [String: Statement] = [:]
+    /// The busy handler's context; SQLite holds a pointer to it for the connection's life.
+    private let busyWaiting: BusyWaiting
 
-    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
+    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds,
+                metrics: DatabaseMetrics = .disabled) throws(StorageError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
@@ -25,10 +28,11 @@ public final class Connection {
         }
         self.handle = handle
         self.path = path
+        busyWaiting = BusyWaiting(timeoutMilliseconds: max(busyTimeoutMilliseconds, 1), metrics: metrics)
         sqlite3_extended_result_codes(handle, 1)
         // The busy handler comes first: even `PRAGMA journal_mode` takes a lock, and two
         // processes opening a fresh database at once otherwise fail with SQLITE_BUSY.
-        sqlite3_busy_handler(handle, busyHandler, UnsafeMutableRawPointer(bitPattern: Int(max(busyTimeoutMilliseconds, 1))))
+        sqlite3_busy_handler(handle, busyHandler, Unmanaged.passUnretained(busyWaiting).toOpaque())
         try execute("PRAGMA journal_mode = WAL")
         // NORMAL in WAL mode: a commit survives a crash or kill -9 of the process (the WAL is
         // in the OS's page cache); only a power loss may undo the latest commits.
@@ -119,19 +123,34 @@ public final class Connection {
 @available(*, unavailable)
 extension Connection: Sendable {}
 
+/// The busy handler's context: the timeout, and the counters of waits and retries.
+private final class BusyWaiting {
+    let timeoutMilliseconds: Int32
+    let metrics: DatabaseMetrics
+
+    init(timeoutMilliseconds: Int32, metrics: DatabaseMetrics) {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.metrics = metrics
+    }
+}
+
 /// SQLite's busy handler: retry every 100 µs for the first 2 ms, then every millisecond, until
-/// the timeout (passed as the context pointer's bit pattern) is spent. SQLite's built-in
+/// the timeout (in the context, a `BusyWaiting`) is spent. SQLite's built-in
 /// `busy_timeout` sleeps 1, 2, 5, 10… ms between tries, which leaves the lock idle for most of
 /// a short transaction when two processes alternate writes.
 private func busyHandler(_ context: UnsafeMutableRawPointer?, _ attempts: Int32) -> Int32 {
-    let timeoutMilliseconds = Int32(truncatingIfNeeded: Int(bitPattern: context))
+    let waiting = Unmanaged<BusyWaiting>.fromOpaque(context!).takeUnretainedValue()
+    let timeoutMilliseconds = waiting.timeoutMilliseconds
+    if attempts == 0 { waiting.metrics.busyWaits?.increment() }
     let fastAttempts: Int32 = 20
     if attempts < fastAttempts {
         usleep(100)
+        waiting.metrics.busyRetries?.increment()
         return 1
     }
     guard attempts - fastAttempts < timeoutMilliseconds - 2 else { return 0 }
     usleep(1_000)
+    waiting.metrics.busyRetries?.increment()
     return 1
 }
 
