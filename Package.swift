@@ -76,7 +76,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "FCGIAppTests", dependencies: ["FCGIApp"]),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),

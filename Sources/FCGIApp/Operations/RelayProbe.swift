@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Blocking, with a timeout on connect, send and receive; runs on a FastCGI worker thread.
 enum RelayProbe {
-    static func isAccepting(socketPath: String, timeout: TimeInterval = 1) -> Bool {
+    /// `requestID` goes along as `X-Request-Id`, so the relay's log line names the same request.
+    static func isAccepting(socketPath: String, requestID: String, timeout: TimeInterval = 2) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -27,7 +28,7 @@ enum RelayProbe {
             }
         }
         guard connected == 0 else { return false }
-        let request = Array("GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n".utf8)
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Request-Id: \(requestID)\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             return false
         }
