@@ -53,7 +53,8 @@ import Testing
         var received = ""
 
         init(path: String, status: String) throws {
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            self.fd = fd
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &address.sun_path) { buffer in
@@ -64,7 +65,6 @@ import Testing
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             try #require(bound == 0 && listen(fd, 1) == 0)
-            let fd = self.fd
             Thread { [self] in
                 let client = accept(fd, nil, nil)
                 var buffer = [UInt8](repeating: 0, count: 1024)

@@ -46,6 +46,7 @@ import Testing
         try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))
         #expect(try channel.readOutbound(as: WebSocketFrame.self)?.opcode == .connectionClose)  // the echo
         _ = try? channel.finish()
+        channel.embeddedEventLoop.run()  // the close the echo's completion started removes the handler
         #expect(rendered.contains("messenger_ws_open_sockets 0.0\n"))
         #expect(rendered.contains(#"messenger_ws_closes_total{code="1000",by="client"} 1"#))
     }
@@ -67,6 +68,7 @@ import Testing
         let authenticator = UpgradeAuthenticator(tokens: tokens, now: { 1_000 })
         let channel = EmbeddedChannel(handler: HTTPRefusalHandler(authenticator: authenticator, operations: operations,
                                                                   logger: Logger(label: "test")))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         var headers = HTTPHeaders()
         headers.add(name: "X-Request-Id", value: "abc")
         try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET,
