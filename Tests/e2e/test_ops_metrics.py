@@ -20,6 +20,7 @@ import signal
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -30,6 +31,9 @@ from ws_helpers import Client, open_ws, relay_pid, run, ws_url
 
 REFUSED_ADDRESS = "10.200.0.1"
 ALLOWED_ADDRESS = "10.200.0.2"
+
+UPGRADE_HEADERS = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
 
@@ -379,7 +383,8 @@ def health(stack) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_healthz_is_503_while_the_relay_is_killed_and_ok_once_restarted(ops_stack):
+def test_healthz_is_503_while_the_relay_is_killed_and_ok_once_restarted(ops_stack, ops_api):
+    token = ops_api.new_user("kill").token
     old = relay_pid(ops_stack)
     os.kill(old, signal.SIGKILL)
     seen = []
@@ -391,26 +396,42 @@ def test_healthz_is_503_while_the_relay_is_killed_and_ok_once_restarted(ops_stac
     # scripts/run waits 0.5 s before it restarts a child: the window is there.
     assert wait_for(down, timeout=5, interval=0.02), seen[-5:]
     assert seen[-1][1] == {"status": "down", "database": "ok", "relay": "down"}
+    # A handshake while nothing listens (502 if still down; the restarted relay may answer 101).
+    refused = requests.get(ws_url(ops_stack, token=token).replace("ws://", "http://"), headers=UPGRADE_HEADERS,
+                           timeout=TIMEOUT, stream=True)
+    refused.close()
     assert wait_for(lambda: health(ops_stack) == (200, {"status": "ok"}), timeout=20)
     assert relay_pid(ops_stack) != old
+    assert token not in every_log_text(ops_stack)
 
 
-def test_the_supervisor_restarts_a_relay_that_stopped_answering(ops_stack):
+def test_the_supervisor_restarts_a_relay_that_stopped_answering(ops_stack, ops_api):
     """SIGSTOP: the process lives, so only the periodic health check can tell. With a 1 s
-    interval and two failures allowed, scripts/run kills it and starts another."""
+    interval and two failures allowed, scripts/run kills it and starts another. A `/ws?token=`
+    handshake waiting on the stopped relay fails with 502 when it is killed, and nginx's error
+    log (which quotes request lines) still has no token."""
+    user = ops_api.new_user("stop")
     old = relay_pid(ops_stack)
     os.kill(old, signal.SIGSTOP)
+    waiting = ThreadPoolExecutor(max_workers=1)
     try:
         assert wait_for(lambda: health(ops_stack)[0] == 503, timeout=10)
         assert health(ops_stack)[1] == {"status": "down", "database": "ok", "relay": "down"}
+        handshake = waiting.submit(requests.get, ws_url(ops_stack, token=user.token).replace("ws://", "http://"),
+                                   headers=UPGRADE_HEADERS, timeout=40)
         assert wait_for(lambda: ops_stack.child_pids().get("WSRelay") not in (None, old), timeout=30), \
             ops_stack.diagnostics()
+        assert handshake.result(timeout=40).status_code == 502
     finally:
+        waiting.shutdown(wait=False)
         try:
             os.kill(old, signal.SIGCONT)
         except ProcessLookupError:
             pass
     assert wait_for(lambda: health(ops_stack) == (200, {"status": "ok"}), timeout=20)
+    logs = every_log_text(ops_stack)
+    assert "/ws" in (ops_stack.log_dir / "nginx_access.log").read_text()
+    assert user.token not in logs and user.token.split(".")[2] not in logs
     output = ops_stack.output_path.read_text(errors="replace")
     assert "health: killing WSRelay" in output
     assert "health: ok again" in output or wait_for(
