@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -21,16 +23,21 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
 
-        // Models, JSON, tokens, configuration and the notification wire format,
-        // shared by both processes.
+        // Models, JSON, tokens, configuration, the notification wire format, and the log and
+        // metrics formats (Prometheus), shared by both processes.
         .target(
             name: "Domain",
-            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         // SQLite: connections, statements, migrations and the queries of the messenger.
         .target(
             name: "Storage",
-            dependencies: ["CSQLite", "Domain"]
+            dependencies: ["CSQLite", "Domain", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The REST API behind nginx's fastcgi_pass.
         .executableTarget(
@@ -38,6 +45,7 @@ let package = Package(
             dependencies: [
                 "CFastCGI", "Domain", "Storage",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             // The REST API's OpenAPI spec: served by nginx, checked by the e2e suite.
             exclude: ["openapi.yaml"]
@@ -53,6 +61,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The load generator behind scripts/bench: WebSocket and HTTP clients on SwiftNIO.
@@ -69,7 +78,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "FCGIAppTests", dependencies: ["FCGIApp"]),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),

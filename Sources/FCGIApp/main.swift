@@ -26,7 +26,8 @@ do {
         // Refuses a schema this build does not know before listening.
         let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
         try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger)
-        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger)
+        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
+                                       metrics: MetricsExport())
         try server.run()
     default:
         FileHandle.standardError.write(Data("usage: FCGIApp [migrate]\n".utf8))

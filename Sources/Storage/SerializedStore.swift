@@ -35,8 +35,11 @@ public final class SerializedStore: @unchecked Sendable {
         init(_ outgoing: OutgoingMessage) { self.outgoing = outgoing }
     }
 
-    public init(_ store: Store) {
+    private let metrics: DatabaseMetrics
+
+    public init(_ store: Store, metrics: DatabaseMetrics = .disabled) {
         self.store = store
+        self.metrics = metrics
     }
 
     /// Runs `body` with the shared store, alone.
@@ -85,7 +88,9 @@ public final class SerializedStore: @unchecked Sendable {
             // The batch waits for a held lock no longer than its oldest ticket may.
             let results: [Result<PostedMessage, any Error>]
             do {
-                results = try perform(since: batch[0].queuedAt) { store in store.post(batch.map(\.outgoing)) }
+                results = try perform(since: batch[0].queuedAt) { store in
+                    metrics.commit(count: batch.count) { store.post(batch.map(\.outgoing)) }
+                }
             } catch {
                 results = batch.map { _ in .failure(error) }
             }

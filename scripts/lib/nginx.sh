@@ -19,6 +19,24 @@ render_nginx_conf() {
     mv -f "$output.tmp" "$output"
 }
 
+# metrics_allow_directives LIST: nginx `allow` lines for METRICS_ALLOW, a comma-separated list
+# of IPv4/IPv6 addresses or CIDR blocks (spaces allowed), printed on one line; nothing for an
+# empty list. Dies on an entry that is not an address, so nothing else lands in nginx.conf.
+metrics_allow_directives() {
+    local list=$1 entry out=
+    local IFS=,
+    for entry in $list; do
+        entry="${entry//[[:space:]]/}"
+        [[ -z $entry ]] && continue
+        if [[ $entry =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}(/[0-9]{1,2})?$ || $entry =~ ^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?$ ]]; then
+            out+="allow $entry; "
+        else
+            die "METRICS_ALLOW: '$entry' is not an IPv4/IPv6 address or CIDR block"
+        fi
+    done
+    printf '%s' "${out% }"
+}
+
 # nginx_limits: sets WORKER_CONNECTIONS and WORKER_RLIMIT_NOFILE from the open-files hard
 # limit. 16384 connections and twice as many files when allowed; never more files than
 # the hard limit (nginx cannot raise it past that, not even as root in a container).

@@ -47,6 +47,9 @@ public struct Configuration: Sendable {
     public var databaseSynchronous: DatabaseSynchronous
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
+    /// `LOG_FORMAT` (`text`): `text` lines for people, or `json`, one object per line, for log
+    /// shippers.
+    public var logFormat: LogFormat
 
     public var runDirectory: String { dataDirectory + "/run" }
     public var uploadsDirectory: String { dataDirectory + "/uploads" }
@@ -113,6 +116,14 @@ public struct Configuration: Sendable {
             databaseSynchronous = .normal
         }
         logLevel = value("LOG_LEVEL") ?? "info"
+        if let raw = value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("LOG_FORMAT must be text or json, got \(raw)")
+            }
+            logFormat = format
+        } else {
+            logFormat = .text
+        }
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {

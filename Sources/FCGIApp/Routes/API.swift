@@ -35,6 +35,9 @@ enum API {
         router.add("GET", "/events", EventRoutes.list)
         router.add("GET", "/presence", ReadRoutes.presence)
 
+        // Operations: readiness for load balancers and scripts/run (no token).
+        router.add("GET", "/healthz", HealthRoutes.check)
+
         // Seed 001, the earlier API: messages addressed to a person.
         router.add("POST", "/send", LegacyRoutes.send)
         router.add("GET", "/history/:username", LegacyRoutes.history)

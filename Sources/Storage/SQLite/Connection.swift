@@ -16,9 +16,12 @@ public final class Connection {
     /// Called after every commit of a `write` transaction.
     public var afterCommit: (() -> Void)?
     private var statements: [String: Statement] = [:]
+    /// The busy handler's context; SQLite holds a pointer to it for the connection's life.
+    private let busyWaiting: BusyWaiting
 
     public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds,
-                synchronous: DatabaseSynchronous = .normal) throws(StorageError) {
+                synchronous: DatabaseSynchronous = .normal,
+                metrics: DatabaseMetrics = .disabled) throws(StorageError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
@@ -30,10 +33,11 @@ public final class Connection {
         self.handle = handle
         self.path = path
         self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
+        busyWaiting = BusyWaiting(timeoutMilliseconds: self.busyTimeoutMilliseconds, metrics: metrics)
         sqlite3_extended_result_codes(handle, 1)
         // The busy handler comes first: even `PRAGMA journal_mode` takes a lock, and two
         // processes opening a fresh database at once otherwise fail with SQLITE_BUSY.
-        setBusyWait(milliseconds: self.busyTimeoutMilliseconds)
+        sqlite3_busy_handler(handle, busyHandler, Unmanaged.passUnretained(busyWaiting).toOpaque())
         try execute("PRAGMA journal_mode = WAL")
         // NORMAL in WAL mode: a commit survives a crash or kill -9 of the process (the WAL is
         // in the OS's page cache); only a power loss may undo the latest commits. FULL syncs
@@ -70,7 +74,7 @@ public final class Connection {
     /// `SerializedStore` shortens it by the time a caller already spent queueing for the
     /// process's writer, so that no request waits for a held lock longer than the timeout.
     public func setBusyWait(milliseconds: Int32) {
-        sqlite3_busy_handler(handle, busyHandler, UnsafeMutableRawPointer(bitPattern: Int(max(milliseconds, 1))))
+        busyWaiting.timeoutMilliseconds = max(milliseconds, 1)
     }
 
     deinit {
@@ -136,19 +140,34 @@ public final class Connection {
 @available(*, unavailable)
 extension Connection: Sendable {}
 
+/// The busy handler's context: the timeout, and the counters of waits and retries.
+private final class BusyWaiting {
+    var timeoutMilliseconds: Int32
+    let metrics: DatabaseMetrics
+
+    init(timeoutMilliseconds: Int32, metrics: DatabaseMetrics) {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.metrics = metrics
+    }
+}
+
 /// SQLite's busy handler: retry every 100 µs for the first 2 ms, then every millisecond, until
-/// the timeout (passed as the context pointer's bit pattern) is spent. SQLite's built-in
+/// the timeout (in the context, a `BusyWaiting`) is spent. SQLite's built-in
 /// `busy_timeout` sleeps 1, 2, 5, 10… ms between tries, which leaves the lock idle for most of
 /// a short transaction when two processes alternate writes.
 private func busyHandler(_ context: UnsafeMutableRawPointer?, _ attempts: Int32) -> Int32 {
-    let timeoutMilliseconds = Int32(truncatingIfNeeded: Int(bitPattern: context))
+    let waiting = Unmanaged<BusyWaiting>.fromOpaque(context!).takeUnretainedValue()
+    let timeoutMilliseconds = waiting.timeoutMilliseconds
+    if attempts == 0 { waiting.metrics.busyWaits?.increment() }
     let fastAttempts: Int32 = 20
     if attempts < fastAttempts {
         usleep(100)
+        waiting.metrics.busyRetries?.increment()
         return 1
     }
     guard attempts - fastAttempts < timeoutMilliseconds - 2 else { return 0 }
     usleep(1_000)
+    waiting.metrics.busyRetries?.increment()
     return 1
 }
 

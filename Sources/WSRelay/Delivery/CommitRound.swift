@@ -8,6 +8,8 @@ import Storage
 struct CommitRound {
     let store: Store
     let logger: Logger
+    /// Commit duration and batch size of each round.
+    var metrics: DatabaseMetrics = .disabled
 
     struct Outcome {
         /// One answer per send that needs one, in the order of the sends.
@@ -44,7 +46,8 @@ struct CommitRound {
                 outcome.replies.append((send.sender, refusal(error, nonce: send.draft.nonce)))
             }
         }
-        for (send, result) in zip(owners, store.post(outgoing)) {
+        let results = outgoing.isEmpty ? [] : metrics.commit(count: outgoing.count) { store.post(outgoing) }
+        for (send, result) in zip(owners, results) {
             switch result {
             case .success(let posted):
                 if let seq = posted.seq { outcome.committed.append((seq, posted.message)) }
