@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "FCGIApp", targets: ["FCGIApp"]),
         .executable(name: "WSRelay", targets: ["WSRelay"]),
         .executable(name: "LoadGen", targets: ["LoadGen"]),
+        .executable(name: "ScaleSeed", targets: ["ScaleSeed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -74,6 +75,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The database generator behind scripts/bench --scale: SQLite directly, not the API.
+        .executableTarget(
+            name: "ScaleSeed",
+            dependencies: [
+                "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

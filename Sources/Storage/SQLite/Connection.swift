@@ -102,6 +102,10 @@ public final class Connection {
         return statement
     }
 
+    /// The text of every statement this connection has prepared (each once): what the query
+    /// plan test explains.
+    package var preparedSQL: [String] { Array(statements.keys) }
+
     /// The rowid of the last insert on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
