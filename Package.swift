@@ -20,12 +20,13 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CArgon2", path: "Sources/CArgon2"),
 
         // Models, JSON, tokens, configuration and the notification wire format,
         // shared by both processes.
         .target(
             name: "Domain",
-            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["COpenSSL", "CArgon2", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite: connections, statements, migrations and the queries of the messenger.
         .target(

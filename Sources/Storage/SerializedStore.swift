@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// One `Store` shared by all threads of a process for its writes, used by one at a time,
@@ -34,8 +35,12 @@ public final class SerializedStore: @unchecked Sendable {
         init(_ outgoing: OutgoingMessage) { self.outgoing = outgoing }
     }
 
-    public init(_ store: Store) {
+    /// The send limit every message posted here is held to (`RATE_SEND`); nil = off.
+    public let sendLimit: RateLimit?
+
+    public init(_ store: Store, sendLimit: RateLimit? = nil) {
         self.store = store
+        self.sendLimit = sendLimit
     }
 
     /// Runs `body` with the shared store, alone.
@@ -60,7 +65,7 @@ public final class SerializedStore: @unchecked Sendable {
             let batch = Array(queue.prefix(Self.maxBatch))
             queue.removeFirst(batch.count)
             queueCondition.unlock()
-            let results = (try? perform { store in store.post(batch.map(\.outgoing)) })
+            let results = (try? perform { store in store.post(batch.map(\.outgoing), sendLimit: sendLimit) })
                 ?? batch.map { _ in .failure(StorageError(code: 0, message: "group commit failed")) }
             queueCondition.lock()
             for (waiting, result) in zip(batch, results) { waiting.result = result }

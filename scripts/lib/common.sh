@@ -5,7 +5,7 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # The Debian packages the build and the stack need.
-REQUIRED_PACKAGES=(nginx libfcgi-dev libsqlite3-dev libssl-dev)
+REQUIRED_PACKAGES=(nginx libfcgi-dev libsqlite3-dev libssl-dev libargon2-dev)
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-scripts}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

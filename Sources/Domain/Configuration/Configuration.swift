@@ -41,6 +41,9 @@ public struct Configuration: Sendable {
     public var eventRetentionSeconds: Int64
     /// `EVENT_PRUNE_INTERVAL_SECONDS` (600): how often the relay prunes old events.
     public var eventPruneInterval: Int64
+    /// `RATE_LOGIN`, `RATE_SEND`, `RATE_UPLOAD`, `RATE_SEARCH`: `<tokens per second>/<burst>`
+    /// or `0` for off; the defaults are in `RateLimits.defaults` (and the README).
+    public var rateLimits: RateLimits
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
 
@@ -101,6 +104,15 @@ public struct Configuration: Sendable {
         }
         eventPruneInterval = try integer("EVENT_PRUNE_INTERVAL_SECONDS", default: 600, range: 1...86_400)
         logLevel = value("LOG_LEVEL") ?? "info"
+        func limit(_ name: String, default fallback: RateLimit?) throws -> RateLimit? {
+            guard let raw = value(name) else { return fallback }
+            return try RateLimit.parse(raw, name: name)
+        }
+        let defaults = RateLimits.defaults
+        rateLimits = RateLimits(login: try limit("RATE_LOGIN", default: defaults.login),
+                                send: try limit("RATE_SEND", default: defaults.send),
+                                upload: try limit("RATE_UPLOAD", default: defaults.upload),
+                                search: try limit("RATE_SEARCH", default: defaults.search))
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {

@@ -28,6 +28,10 @@ final class FastCGIServer: Sendable {
     /// The one write connection all workers share.
     private let writer: SerializedStore
     private let checkpointer: Checkpointer
+    /// Revoked sessions, followed from the database for every worker's token checks.
+    private let revokedSessions: RevokedSessions
+    /// Every worker's bound on password hashing.
+    private let passwords: PasswordSlots
     /// The one sender of relay notifications; nil if its socket could not be created (the relay
     /// then finds new messages by polling the database).
     private let notifier: RelayNotifier?
@@ -43,7 +47,10 @@ final class FastCGIServer: Sendable {
         // keeps 100 ms; each only runs after its own process's commits).
         checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01)
         writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
-                                                  checkpointer: checkpointer))
+                                                  checkpointer: checkpointer),
+                                 sendLimit: configuration.rateLimits.send)
+        revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        passwords = try PasswordSlots(workers: configuration.fcgiWorkers)
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
@@ -67,6 +74,8 @@ final class FastCGIServer: Sendable {
         defer { checkpointer.stop() }
         notifier?.start()
         defer { notifier?.stop() }
+        revokedSessions.start { error in logger.error("reading session revocations failed", metadata: ["error": "\(error)"]) }
+        defer { revokedSessions.stop() }
         let done = DispatchGroup()
         for listener in listeners {
             for index in 0..<listener.workers {
@@ -113,6 +122,7 @@ final class FastCGIServer: Sendable {
             logger[metadataKey: "worker"] = "\(name)"
             context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
+                              revokedSessions: server.revokedSessions, passwords: server.passwords,
                               notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
             request = FastCGIRequest(listeningSocket: listeningSocket)
@@ -132,6 +142,7 @@ final class FastCGIServer: Sendable {
             do {
                 var httpRequest = try Request(method: method, uri: request.parameter("REQUEST_URI") ?? "/",
                                               headers: request.headers(), id: requestID, body: request.body)
+                httpRequest.clientAddress = request.parameter("REMOTE_ADDR")
                 let handler = try server.router.resolve(&httpRequest)
                 response = try handler(&httpRequest, context)
             } catch {
@@ -142,7 +153,7 @@ final class FastCGIServer: Sendable {
                     context.logger.error("request failed", metadata: ["request-id": "\(requestID)", "method": "\(method)",
                                                                       "error": "\(error)"])
                 }
-                response = .error(httpError.status, httpError.message)
+                response = httpError.response
             }
             request.write(response, headOnly: method == "HEAD")
         }

@@ -15,6 +15,8 @@ public struct Request {
     public var body: any BodyReader
     /// Values of the route's `:name` segments, filled in by the router.
     public var parameters: [String: String] = [:]
+    /// The client's address as nginx passes it (`REMOTE_ADDR`); nil in tests.
+    public var clientAddress: String?
 
     public init(method: String, uri: String, headers: [String: String] = [:], id: String = "-",
                 body: any BodyReader = BytesBody([])) throws(HTTPError) {
