@@ -27,7 +27,8 @@ final class Dispatcher: Sendable {
     static let catchUpPageSize = 500
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention()) throws {
+         pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention(),
+         sendLimit: RateLimit? = nil) throws {
         queue = SendQueue(limits: limits, pollInterval: pollInterval)
         // Deliver from now on; a client that was away resumes with `since`.
         let head = try store.latestSeq()
@@ -35,7 +36,8 @@ final class Dispatcher: Sendable {
         try store.resetPresence()
         cursor = Atomic(head)
         thread = ThreadConfined(StorageThread(store: store, registry: registry, limits: limits,
-                                                      logger: logger, retention: retention, head: head))
+                                                      logger: logger, retention: retention, head: head,
+                                                      sendLimit: sendLimit))
     }
 
     func start() {
@@ -106,14 +108,14 @@ private final class StorageThread {
     private var pruneBacklog = false
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         retention: EventRetention, head: Int64) {
+         retention: EventRetention, head: Int64, sendLimit: RateLimit?) {
         self.store = store
         self.registry = registry
         self.logger = logger
         self.retention = retention
         encoder = EventEncoder(store: store)
         replay = Replay(store: store, registry: registry, encoder: encoder, limits: limits)
-        commitRound = CommitRound(store: store, logger: logger)
+        commitRound = CommitRound(store: store, logger: logger, sendLimit: sendLimit)
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
         signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
         deliveredThrough = head
@@ -183,6 +185,8 @@ private final class StorageThread {
         guard pruneBacklog || now >= nextPrune else { return }
         do {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
+            // Rate buckets untouched for a day are full under any limit of one a day or more.
+            try store.pruneRateBuckets(untouchedSince: Store.rateClock() - 86_400, limit: retention.batch)
             pruneBacklog = deleted >= retention.batch
             if deleted > 0 { logger.info("pruned events", metadata: ["count": "\(deleted)"]) }
         } catch {
