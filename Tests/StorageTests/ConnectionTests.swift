@@ -61,13 +61,21 @@ import Testing
         defer { try? holder.execute("ROLLBACK") }
         let failures = Atomic<Int>(0)
         let start = Date()
-        DispatchQueue.concurrentPerform(iterations: 8) { index in
-            do {
-                _ = try writer.perform { try $0.login(username: "queued\(index)") }
-            } catch let error as StorageError where error.isBusy {
-                failures.add(1, ordering: .relaxed)
-            } catch {}
+        // Eight threads of their own (concurrentPerform would run only as many at once as
+        // there are cores, and the later ones would queue only after the first had failed).
+        let finished = DispatchGroup()
+        for index in 0..<8 {
+            finished.enter()
+            Thread.detachNewThread {
+                defer { finished.leave() }
+                do {
+                    _ = try writer.perform { try $0.login(username: "queued\(index)") }
+                } catch let error as StorageError where error.isBusy {
+                    failures.add(1, ordering: .relaxed)
+                } catch {}
+            }
         }
+        finished.wait()
         let waited = Date().timeIntervalSince(start)
         #expect(failures.load(ordering: .relaxed) == 8)
         // One timeout is 0.4 s; eight in a row would be 3.2 s. The margin is for a loaded machine.
