@@ -115,7 +115,7 @@ class Client:
         return None
 
     def open_chat(self, title: str):
-        self.wait(lambda: self.chat_item(title), f"chat {title!r} in the list").click()
+        self.retry(lambda: self.wait(lambda: self.chat_item(title), f"chat {title!r} in the list").click(), f"open {title!r}")
         self.wait(lambda: self.find("#chat-name").text == title, f"chat {title!r} to open")
 
     def send(self, text: str):
@@ -308,6 +308,9 @@ def test_two_people_chat_live_with_badges_receipts_typing_and_escaping(people, s
     bob.wait(lambda: not bob.chat_item(alice.username).find_elements(By.CSS_SELECTOR, ".badge"), "the badge to clear")
     # Bob read it: alice's ✓ becomes ✓✓.
     alice.wait(lambda: alice.messages()[-1]["ticks"] == "✓✓", "the read receipt ✓✓")
+
+    # Presence: bob is online in alice's header.
+    alice.wait(lambda: alice.find("#chat-sub").text == "online", "bob shown online")
 
     # Typing shows in alice's header while bob types, then bob's message arrives live.
     bob.find("#composer-input").send_keys("Hi Alice")
@@ -608,8 +611,36 @@ def test_message_search(people, api):
     assert probe.status_code == 200, probe.text
     result = bob.wait(lambda: next((r for r in bob.finds("#search-results button")
                                     if "the needle is in the haystack" in r.text), None), "the search result")
+    assert [mark.text for mark in result.find_elements(By.CSS_SELECTOR, "mark")] == ["needle"]
     result.click()
-    bob.wait(lambda: bob.finds("#message-list .msg.highlight"), "the found message highlighted")
+    found = bob.wait(lambda: bob.finds("#message-list .msg.highlight"), "the found message highlighted")
+    assert found[0].find_element(By.CSS_SELECTOR, ".text").text == "the needle is in the haystack"
+
+
+def test_keyboard_alone_reaches_chats_sends_and_closes_dialogs(people):
+    alice, bob = people
+    chat_between(alice, bob)
+    peer = bob.username
+    alice.find("#btn-new-chat").send_keys(Keys.ENTER)
+    alice.wait(lambda: alice.js("return document.getElementById('dlg-new-chat').open"), "the dialog, by Enter")
+    query = alice.find("#new-chat-query")
+    assert alice.js("return document.activeElement.id") == "new-chat-query"
+    query.send_keys(alice.username)
+    alice.wait(lambda: alice.finds("#new-chat-results button"), "myself in the results")
+    query.send_keys(Keys.ARROW_DOWN)
+    assert alice.js("return document.activeElement.closest('#new-chat-results') !== null")
+    alice.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    alice.wait(lambda: not alice.js("return document.getElementById('dlg-new-chat').open"), "Escape to close the dialog")
+    # The chat list: focus an item, Enter opens it; the composer has the focus; Enter sends.
+    alice.js("document.querySelector('.chat-item').focus()")
+    alice.d.switch_to.active_element.send_keys(Keys.ENTER)
+    alice.wait(lambda: alice.find("#chat-name").text == peer, "the chat opened by Enter")
+    alice.wait(lambda: alice.js("return document.activeElement.id") == "composer-input", "the composer focused")
+    alice.d.switch_to.active_element.send_keys("typed, never clicked", Keys.ENTER)
+    bob.wait(lambda: "typed, never clicked" in bob.texts(), "the keyboard-sent message")
+    # Shift+Enter is a new line, not a send.
+    alice.d.switch_to.active_element.send_keys("two", Keys.SHIFT, Keys.ENTER, Keys.NULL, "lines", Keys.ENTER)
+    bob.wait(lambda: "two\nlines" in bob.texts(), "a two-line message")
 
 
 def test_phone_width_shows_one_pane_at_a_time(people):

@@ -168,6 +168,7 @@ function resetState() {
   S.buffered = [];
   clear($('message-list'));
   clear($('chat-list'));
+  chatItems.clear();
   clear($('attachments'));
 }
 
@@ -497,33 +498,53 @@ function scheduleChatList() {
   listFrame = requestAnimationFrame(() => { listFrame = 0; renderChatList(); });
 }
 
+const chatItems = new Map();   // chat id -> its <li>, kept across renders
+
 function renderChatList() {
   const list = $('chat-list');
-  const focusedId = document.activeElement && document.activeElement.closest
-    && document.activeElement.closest('.chat-item') ? document.activeElement.closest('.chat-item').dataset.id : null;
-  const items = [];
+  const focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest('.chat-item') : null;
+  const order = [];
   let unreadTotal = 0;
   for (const chat of sortedChats()) {
     unreadTotal += chat.unread_count || 0;
-    const active = chat.id === S.openId;
-    const typing = typingText(chat.id);
-    const avatar = el('span', { class: 'avatar', attrs: { 'aria-hidden': 'true' } });
-    paintAvatar(avatar, chat.chat_type === 'group' ? chat.id + 7 : (peerOf(chat) ?? S.meId), chatTitle(chat));
-    const peer = peerOf(chat);
-    if (peer != null && S.presence.get(peer)?.online) avatar.classList.add('online');
-    const badge = chat.unread_count > 0
-      ? el('span', { class: 'badge', text: chat.unread_count > 999 ? '999+' : String(chat.unread_count), attrs: { 'aria-label': `${chat.unread_count} unread` } })
-      : null;
-    const li = el('li', {
-      class: `chat-item${active ? ' active' : ''}${chat.unread_count > 0 ? ' unread' : ''}`,
-      data: { id: chat.id },
-      attrs: { role: 'option', tabindex: '0', 'aria-selected': active ? 'true' : 'false' },
-      on: {
-        click: () => openChatRoute(chat.id),
-        keydown: (e) => chatItemKey(e, chat.id),
-      },
-    },
-    avatar,
+    let li = chatItems.get(chat.id);
+    if (!li) {
+      const id = chat.id;
+      li = el('li', {
+        class: 'chat-item', data: { id },
+        attrs: { role: 'option', tabindex: '0' },
+        on: { click: () => openChatRoute(id), keydown: (e) => chatItemKey(e, id) },
+      });
+      chatItems.set(id, li);
+    }
+    fillChatItem(li, chat);
+    order.push(li);
+  }
+  for (const [id, li] of chatItems) {
+    if (!S.chats.has(id)) { li.remove(); chatItems.delete(id); }
+  }
+  const current = [...list.children];
+  if (current.length !== order.length || current.some((node, i) => node !== order[i])) {
+    list.replaceChildren(...order);
+    if (focused && document.contains(focused)) focused.focus();
+  }
+  $('chat-list-empty').hidden = order.length > 0 || !S.stateLoaded;
+  document.title = unreadTotal > 0 ? `(${unreadTotal}) Messenger` : 'Messenger';
+}
+
+function fillChatItem(li, chat) {
+  const active = chat.id === S.openId;
+  const typing = typingText(chat.id);
+  li.className = `chat-item${active ? ' active' : ''}${chat.unread_count > 0 ? ' unread' : ''}`;
+  li.setAttribute('aria-selected', active ? 'true' : 'false');
+  const avatar = el('span', { class: 'avatar', attrs: { 'aria-hidden': 'true' } });
+  const peer = peerOf(chat);
+  paintAvatar(avatar, chat.chat_type === 'group' ? chat.id + 7 : (peer ?? S.meId), chatTitle(chat));
+  if (peer != null && S.presence.get(peer)?.online) avatar.classList.add('online');
+  const badge = chat.unread_count > 0
+    ? el('span', { class: 'badge', text: chat.unread_count > 999 ? '999+' : String(chat.unread_count), attrs: { 'aria-label': `${chat.unread_count} unread` } })
+    : null;
+  li.replaceChildren(avatar,
     el('div', { class: 'ci-body' },
       el('div', { class: 'ci-top' },
         el('span', { class: 'ci-name', text: chatTitle(chat) }),
@@ -531,15 +552,6 @@ function renderChatList() {
       el('div', { class: 'ci-bottom' },
         el('span', { class: `ci-preview${typing ? ' typing' : ''}`, text: typing || preview(chat.last_message) }),
         badge)));
-    items.push(li);
-  }
-  list.replaceChildren(...items);
-  $('chat-list-empty').hidden = items.length > 0 || !S.stateLoaded;
-  document.title = unreadTotal > 0 ? `(${unreadTotal}) Messenger` : 'Messenger';
-  if (focusedId) {
-    const again = list.querySelector(`.chat-item[data-id="${focusedId}"]`);
-    if (again) again.focus();
-  }
 }
 
 function chatItemKey(e, chatId) {
