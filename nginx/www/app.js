@@ -166,6 +166,7 @@ function resetState() {
   S.openId = null;
   S.stateLoaded = false;
   S.buffered = [];
+  loadGeneration += 1;   // a load still under way belongs to the old session
   clear($('message-list'));
   clear($('chat-list'));
   chatItems.clear();
@@ -228,7 +229,7 @@ function startSession(token) {
     onEphemeral: applyEphemeral,
     onAck: onAck,
     onError: onSocketError,
-    onResync: () => { S.views.clear(); loadState(); },
+    onResync: () => loadState(),
     onFatal: () => logout('Your session has ended. Please sign in again.'),
   });
   S.stream.start();
@@ -246,19 +247,33 @@ function renderMe() {
 }
 
 /** Chats (and the open chat's history) over REST, then the events that arrived meanwhile. */
+let loadGeneration = 0;
 async function loadState() {
+  const generation = ++loadGeneration;
   S.stateLoaded = false;
+  S.views.clear();   // histories are read again too: they may predate the stream's start
   try {
     const chats = await api.chats();
+    if (generation !== loadGeneration) return;   // a newer load is under way; events wait for it
     S.chats.clear();
     for (const chat of chats) S.chats.set(chat.id, chat);
-    const peers = new Set();
-    for (const chat of chats) for (const id of chat.participants) { if (id !== S.meId) peers.add(id); }
-    await Promise.all([...peers].slice(0, 200).map(loadUser));
+    // Names for the first screen of chats before showing it; the rest fill in as they come.
+    // Presence is shown for direct chats only.
+    const firstScreen = new Set(), peers = new Set();
+    chats.forEach((chat, i) => {
+      const peer = peerOf(chat);
+      if (peer == null) return;
+      peers.add(peer);
+      if (i < 30) firstScreen.add(peer);
+    });
+    await Promise.all([...firstScreen].map(loadUser));
+    if (generation !== loadGeneration) return;
     loadPresence([...peers]);
   } catch (error) {
+    if (generation !== loadGeneration) return;
     toast(`Could not load chats: ${errorText(error)}`);
   }
+  if (generation !== loadGeneration) return;
   S.stateLoaded = true;
   const buffered = S.buffered;
   S.buffered = [];
@@ -392,9 +407,11 @@ function onRead({ chat_id: chatId, user_id: uid, last_read_id: lastRead }) {
 
 /** Names and presence of a chat's people we have not seen yet. */
 function meetParticipants(chat) {
-  const fresh = chat.participants.filter((id) => id !== S.meId && !S.presence.has(id));
-  for (const id of chat.participants) if (id !== S.meId) loadUser(id);
-  if (fresh.length) loadPresence(fresh);
+  const peer = peerOf(chat);
+  if (peer != null) {
+    loadUser(peer);
+    if (!S.presence.has(peer)) loadPresence([peer]);
+  }
 }
 
 function onChat(chat) {
