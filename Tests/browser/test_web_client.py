@@ -694,3 +694,48 @@ def test_logout_and_password_login(people, api):
     field.clear()
     field.send_keys("correct horse 1" + Keys.ENTER)
     alice.wait(lambda: alice.visible("app-view") and alice.find("#me-name").text == user.username, "logged in with the password")
+
+
+def test_a_revoked_session_ends_in_the_window(people, api):
+    alice, bob = people
+    chat_between(alice, bob)
+    other_device = api.login(alice.username)
+    answer = api.post("/logout/all", other_device, json={})
+    if answer.status_code in (404, 405):
+        pytest.skip("this server has no POST /logout/all yet")
+    assert answer.status_code in (200, 204), answer.text
+    # The server closes alice's socket (or refuses her next request): she is asked to sign in.
+    alice.wait(lambda: alice.visible("login-view"), "the login form after the revocation", timeout=10)
+    assert "session has ended" in alice.find("#login-error").text
+    assert alice.token() is None
+
+
+def test_chat_list_keeps_newest_activity_first_with_unread_counts(people, api):
+    alice, bob = people
+    chat_between(alice, bob)
+    carol = api.new_user("carol")
+    alice_id = helpers.decode_token(alice.token())["user_id"]
+    carol_chat = api.initiate(carol.token, target_id=alice_id)["chat_id"]
+    alice.js("location.hash = '#/'")
+    alice.wait(lambda: not alice.visible("chat-main"), "no chat open")
+
+    def names():
+        return [item.find_element(By.CSS_SELECTOR, ".ci-name").text for item in alice.finds(".chat-item")]
+
+    def badge(title):
+        item = alice.chat_item(title)
+        badges = item.find_elements(By.CSS_SELECTOR, ".badge") if item else []
+        return badges[0].text if badges else None
+
+    for i in range(2):
+        helpers.ok_json(api.post(f"/chats/{carol_chat}/messages", carol.token, json={"content": f"carol {i}"}))
+    alice.wait(lambda: names()[:2] == [carol.username, bob.username], "carol's chat on top")
+    alice.wait(lambda: badge(carol.username) == "2", "two unread from carol")
+    bob.send("bob again")
+    alice.wait(lambda: names()[:2] == [bob.username, carol.username], "bob's chat back on top")
+    alice.wait(lambda: badge(bob.username) == "1", "one unread from bob")
+    assert badge(carol.username) == "2"
+    assert alice.js("return document.title") == "(3) Messenger"
+    alice.open_chat(carol.username)
+    alice.wait(lambda: badge(carol.username) is None, "carol's badge cleared by reading")
+    assert badge(bob.username) == "1"
