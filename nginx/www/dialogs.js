@@ -1,7 +1,11 @@
 // The dialogs: a direct chat by user search, a new group, a group's members and name,
 // message search.
 
-import { api, S, toast, errorText, userName, loadUser, chatTitle, openChatRoute, refreshChat, jumpToMessage, logout, replaceToken } from './app.js';
+import { openChatRoute } from './chatlist.js';
+import { jumpToMessage } from './chatview.js';
+import { refreshChat } from './events.js';
+import { logout, replaceToken } from './session.js';
+import { S, api, chatTitle, errorText, loadUser, toast, userName } from './state.js';
 import { ApiError } from './api.js';
 import { $, el, debounce, formatListTime, paintAvatar } from './dom.js';
 import { icon } from './icons.js';
