@@ -8,12 +8,15 @@ let package = Package(
         .executable(name: "FCGIApp", targets: ["FCGIApp"]),
         .executable(name: "WSRelay", targets: ["WSRelay"]),
         .executable(name: "LoadGen", targets: ["LoadGen"]),
+        .executable(name: "ScaleSeed", targets: ["ScaleSeed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -21,16 +24,21 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
 
-        // Models, JSON, tokens, configuration and the notification wire format,
-        // shared by both processes.
+        // Models, JSON, tokens, configuration, the notification wire format, and the log and
+        // metrics formats (Prometheus), shared by both processes.
         .target(
             name: "Domain",
-            dependencies: ["COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         // SQLite: connections, statements, migrations and the queries of the messenger.
         .target(
             name: "Storage",
-            dependencies: ["CSQLite", "Domain"]
+            dependencies: ["CSQLite", "Domain", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The REST API behind nginx's fastcgi_pass.
         .executableTarget(
@@ -38,7 +46,10 @@ let package = Package(
             dependencies: [
                 "CFastCGI", "Domain", "Storage",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            // The REST API's OpenAPI spec: served by nginx, checked by the e2e suite.
+            exclude: ["openapi.yaml"]
         ),
         // The WebSocket relay behind nginx's /ws.
         .executableTarget(
@@ -51,6 +62,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The load generator behind scripts/bench: WebSocket and HTTP clients on SwiftNIO.
@@ -66,8 +78,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The database generator behind scripts/bench --scale: SQLite directly, not the API.
+        .executableTarget(
+            name: "ScaleSeed",
+            dependencies: [
+                "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
 
-        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "FCGIAppTests", dependencies: ["FCGIApp"]),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen"]),

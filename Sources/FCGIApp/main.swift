@@ -13,7 +13,7 @@ do {
     switch arguments.first {
     case "migrate":
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let connection = try Connection(path: configuration.databasePath)
+        let connection = try Connection(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
         // Messages are private: only our own user reads the database (SQLite gives the WAL and
         // shared-memory files the database file's mode).
         chmod(configuration.databasePath, 0o600)
@@ -24,8 +24,10 @@ do {
         signal(SIGPIPE, SIG_IGN)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.
-        _ = try Store(path: configuration.databasePath)
-        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger)
+        let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
+        try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger)
+        let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
+                                       metrics: MetricsExport())
         try server.run()
     default:
         FileHandle.standardError.write(Data("usage: FCGIApp [migrate]\n".utf8))

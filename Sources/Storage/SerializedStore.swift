@@ -30,19 +30,44 @@ public final class SerializedStore: @unchecked Sendable {
 
     private final class Ticket {
         let outgoing: OutgoingMessage
+        let queuedAt = ContinuousClock.now
         var result: Result<PostedMessage, any Error>?
         init(_ outgoing: OutgoingMessage) { self.outgoing = outgoing }
     }
 
-    public init(_ store: Store) {
+    private let metrics: DatabaseMetrics
+
+    public init(_ store: Store, metrics: DatabaseMetrics = .disabled) {
         self.store = store
+        self.metrics = metrics
     }
 
     /// Runs `body` with the shared store, alone.
+    ///
+    /// The busy timeout counts from the call, not from the moment the store is free: while
+    /// another process holds the write lock, each writer queued here would otherwise wait its
+    /// own full timeout after the one before it, and the last of twenty would answer after
+    /// twenty timeouts. A caller whose time ran out in the queue fails at once with
+    /// `SQLITE_BUSY`, like one that waited at the lock itself.
     public func perform<T>(_ body: (Store) throws -> T) throws -> T {
+        try perform(since: ContinuousClock.now, body)
+    }
+
+    private func perform<T>(since start: ContinuousClock.Instant, _ body: (Store) throws -> T) throws -> T {
         storeLock.lock()
         defer { storeLock.unlock() }
+        let connection = store.connection
+        let waited = Self.milliseconds(ContinuousClock.now - start)
+        let remaining = Int(connection.busyTimeoutMilliseconds) - waited
+        guard remaining > 0 else { throw StorageError.busyBeforeStart(waitedMilliseconds: waited) }
+        connection.setBusyWait(milliseconds: Int32(remaining))
+        defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }
         return try body(store)
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 
     /// Stores one message, committed together with whatever other threads are posting.
@@ -60,8 +85,15 @@ public final class SerializedStore: @unchecked Sendable {
             let batch = Array(queue.prefix(Self.maxBatch))
             queue.removeFirst(batch.count)
             queueCondition.unlock()
-            let results = (try? perform { store in store.post(batch.map(\.outgoing)) })
-                ?? batch.map { _ in .failure(StorageError(code: 0, message: "group commit failed")) }
+            // The batch waits for a held lock no longer than its oldest ticket may.
+            let results: [Result<PostedMessage, any Error>]
+            do {
+                results = try perform(since: batch[0].queuedAt) { store in
+                    metrics.commit(count: batch.count) { store.post(batch.map(\.outgoing)) }
+                }
+            } catch {
+                results = batch.map { _ in .failure(error) }
+            }
             queueCondition.lock()
             for (waiting, result) in zip(batch, results) { waiting.result = result }
             combining = false

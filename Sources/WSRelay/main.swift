@@ -9,7 +9,8 @@ signal(SIGPIPE, SIG_IGN)
 let signals = SignalWaiter([SIGTERM, SIGINT])
 
 do {
-    let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger)
+    let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger,
+                                 metrics: MetricsExport())
     let received = signals.wait()
     logger.info("stopping", metadata: ["signal": "\(received)"])
     server.shutdown()

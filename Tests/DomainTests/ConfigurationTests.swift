@@ -68,6 +68,16 @@ final class TemporaryDirectory {
         #expect(throws: ConfigurationError.self) { try configuration(["DATABASE_URL": url]) }
     }
 
+    @Test func databaseSynchronous() throws {
+        #expect(try configuration([:]).databaseSynchronous == .normal)
+        #expect(try configuration(["DB_SYNCHRONOUS": "full"]).databaseSynchronous == .full)
+        #expect(try configuration(["DB_SYNCHRONOUS": "FULL"]).databaseSynchronous == .full)
+        #expect(try configuration(["DB_SYNCHRONOUS": "normal"]).databaseSynchronous == .normal)
+        for bad in ["off", "extra", "2", "fullest"] {
+            #expect(throws: ConfigurationError.self) { try configuration(["DB_SYNCHRONOUS": bad]) }
+        }
+    }
+
     @Test func shortJWTSecretIsRefused() {
         #expect(throws: ConfigurationError.self) { try configuration(["JWT_SECRET": "too-short"]) }
         #expect(throws: ConfigurationError.self) { try configuration(["JWT_SECRET": String(repeating: "x", count: 15)]) }

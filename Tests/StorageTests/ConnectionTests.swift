@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Storage
+import Synchronization
 import Testing
 
 @Suite struct ConnectionTests {
@@ -37,6 +38,41 @@ import Testing
         let waited = Date().timeIntervalSince(start)
         #expect(error.isBusy)
         #expect(waited >= 0.2 && waited < 2, "waited \(waited) s")
+    }
+
+    /// DB_SYNCHRONOUS: NORMAL (1) unless FULL (2) is asked for.
+    @Test func synchronousFollowsTheSetting() throws {
+        _ = try database.migratedStore()
+        let normal = try Connection(path: database.path)
+        #expect(try normal.statement("PRAGMA synchronous").first { $0.int(0) } == 1)
+        let full = try Connection(path: database.path, synchronous: .full)
+        #expect(try full.statement("PRAGMA synchronous").first { $0.int(0) } == 2)
+        let store = try Store(path: database.path, synchronous: .full)
+        #expect(try store.connection.statement("PRAGMA synchronous").first { $0.int(0) } == 2)
+    }
+
+    /// Writers queued on the shared store behind one waiting at a held lock share its
+    /// timeout: eight of them fail within about one timeout, not eight.
+    @Test func queuedWritersShareTheBusyTimeout() throws {
+        let store = try database.migratedStore()
+        let writer = SerializedStore(Store(connection: try database.connection(busyTimeoutMilliseconds: 400)))
+        let holder = try database.connection()
+        try holder.execute("BEGIN IMMEDIATE")
+        defer { try? holder.execute("ROLLBACK") }
+        let failures = Atomic<Int>(0)
+        let start = Date()
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            do {
+                _ = try writer.perform { try $0.login(username: "queued\(index)") }
+            } catch let error as StorageError where error.isBusy {
+                failures.add(1, ordering: .relaxed)
+            } catch {}
+        }
+        let waited = Date().timeIntervalSince(start)
+        #expect(failures.load(ordering: .relaxed) == 8)
+        // One timeout is 0.4 s; eight in a row would be 3.2 s. The margin is for a loaded machine.
+        #expect(waited >= 0.35 && waited < 2.4, "waited \(waited) s")
+        #expect(try store.count("users") == 0)
     }
 
     @Test func writeRollsBackWhenItsBodyThrows() throws {

@@ -102,4 +102,52 @@ import Testing
         #expect(try store.isMember(chatID: chat, userID: bob.id))
         #expect(!(try store.isMember(chatID: chat, userID: carol.id)))
     }
+
+    // MARK: The protocol-2 chat list
+
+    private func order(_ userID: Int64, limit: Int? = nil, before: Int64? = nil) throws -> [Int64] {
+        try store.chatViews(forUser: userID, limit: limit, beforeChatID: before).map(\.chat.id)
+    }
+
+    @Test func chatListIsNewestActivityFirstAndPagesInTheSameOrder() throws {
+        let groups = try (0..<5).map { try store.createGroup(creatorID: alice.id, name: "g\($0)", participants: [bob.id]).id }
+        #expect(try order(bob.id) == groups.reversed())  // no messages: newest creation first
+        _ = try store.send("in 1", from: alice.id, to: groups[1])
+        _ = try store.send("in 3", from: alice.id, to: groups[3])
+        _ = try store.send("in 0", from: bob.id, to: groups[0])
+        let expected = [groups[0], groups[3], groups[1], groups[4], groups[2]]
+        #expect(try order(bob.id) == expected)
+        #expect(try order(bob.id, limit: 2) == Array(expected[0..<2]))
+        #expect(try order(bob.id, limit: 2, before: expected[1]) == Array(expected[2..<4]))
+        #expect(try order(bob.id, limit: 2, before: expected[3]) == [expected[4]])
+        #expect(try order(bob.id, before: expected[4]) == [])
+        #expect(throws: MessengerError.self) { try order(bob.id, before: 999) }
+        let first = try #require(try store.chatViews(forUser: bob.id, limit: 1).first)
+        #expect(first.lastMessage?.content == "in 0")
+        #expect(first.unreadCount == 0)  // bob's own
+    }
+
+    @Test func deletingTheLastMessageMovesTheChatBackAndPruningCannotBreakIt() throws {
+        let older = try store.createGroup(creatorID: alice.id, name: "older", participants: [bob.id]).id
+        let newer = try store.createGroup(creatorID: alice.id, name: "newer", participants: [bob.id]).id
+        let kept = try store.send("kept", from: alice.id, to: older).message
+        _ = try store.send("newer", from: alice.id, to: newer)
+        let gone = try store.send("gone", from: alice.id, to: older).message
+        #expect(try order(bob.id) == [older, newer])
+        try store.deleteMessage(chatID: older, messageID: gone.id, by: alice.id)
+        #expect(try order(bob.id) == [newer, older])
+        #expect(try store.chatViews(forUser: bob.id).last?.lastMessage?.id == kept.id)
+        try store.deleteMessage(chatID: older, messageID: kept.id, by: alice.id)
+        #expect(try store.chatViews(forUser: bob.id).last?.lastMessage == nil)  // back to its creation
+
+        // Once the events are pruned, a chat whose activity can no longer be placed goes last.
+        let third = try store.createGroup(creatorID: alice.id, name: "third", participants: [bob.id]).id
+        let a = try store.send("a", from: alice.id, to: third).message
+        let b = try store.send("b", from: alice.id, to: third).message
+        #expect(try store.pruneEvents(olderThan: -10, limit: 1_000_000) > 0)
+        try store.deleteMessage(chatID: third, messageID: b.id, by: alice.id)
+        let views = try store.chatViews(forUser: bob.id)
+        #expect(views.last?.chat.id == third)
+        #expect(views.last?.lastMessage?.id == a.id)
+    }
 }

@@ -50,7 +50,8 @@ del REACTIONS["window"]
 CHAT_LIST = {"scenario": "rest-chat-list", "chats": 2000, "few_chats": 10, "duration_s": 10.0, "sent": 1000,
              "lists_per_s": 100.0, "bytes": 700000, "samples": 1000, "p50_ms": 5.0, "p90_ms": 6.0, "p99_ms": 8.0,
              "few_lists_per_s": 100.0, "few_bytes": 3500, "few_samples": 1000, "few_p50_ms": 4.0, "few_p90_ms": 4.5,
-             "few_p99_ms": 5.0, "errors": 0}
+             "few_p99_ms": 5.0, "page": 50, "page_bytes": 17500, "page_samples": 1000,
+             "page_p50_ms": 4.2, "page_p90_ms": 4.8, "page_p99_ms": 6.0, "errors": 0}
 READS = {"scenario": "ws-read", "readers": 20, "messages": 5000, "window": 4, "duration_s": 10.0, "sent": 12000,
          "reads": 12000, "reads_per_s": 1200, "deliveries_per_s": 22800, "samples": 12000, "p50_ms": 60.0,
          "p99_ms": 110.0, "exhausted": 0, "lost": 0, "duplicates": 0, "unknown": 0, "gaps": 0, "protocol_errors": 0,
@@ -180,7 +181,8 @@ def test_a_rate_not_reached_fails(work, name, prefix):
     ("sqlite_single.json", "REST write: `POST"),
     ("reactions.json", "WS reactions: one hot"),
     ("fanout.json", "WS reactions: one hot"),
-    ("chat_list.json", "`GET /chats?v=2`"),
+    ("chat_list.json", "`GET /chats?v=2`:"),
+    ("chat_list.json", "`GET /chats?v=2&limit"),
     ("presence.json", "Presence storm"),
 ])
 @pytest.mark.parametrize("damage", ["missing", "empty", "truncated"])
@@ -201,7 +203,8 @@ def test_a_missing_or_unparsable_result_fails(work, name, prefix, damage):
     ("idle", "Idle"),
     ("wrk_app_2", "REST read: `GET"),
     ("reactions", "WS reactions: one hot"),
-    ("chat_list", "`GET /chats?v=2`"),
+    ("chat_list", "`GET /chats?v=2`:"),
+    ("chat_list", "`GET /chats?v=2&limit"),
     ("presence", "Presence storm"),
 ])
 @pytest.mark.parametrize("status", ["1\n", None])
@@ -242,7 +245,8 @@ def test_an_unparsable_wrk_round_fails(work, target, prefix):
     ("reactions.json", "gaps", "WS reactions: one hot"),
     ("reactions.json", "duplicates", "WS reactions: one hot"),
     ("reactions.json", "unknown", "WS reactions: one hot"),
-    ("chat_list.json", "errors", "`GET /chats?v=2`"),
+    ("chat_list.json", "errors", "`GET /chats?v=2`:"),
+    ("chat_list.json", "errors", "`GET /chats?v=2&limit"),
     ("presence.json", "errors", "Presence storm"),
     ("presence.json", "connect_failures", "Presence storm"),
 ])
@@ -319,17 +323,26 @@ def test_reactions_that_measured_nothing_or_missed_members_fail(work, fields):
     assert row(results(work), "WS reactions: one hot").result.startswith("FAIL (")
 
 
-@pytest.mark.parametrize("fields, reason", [
-    ({"p99_ms": 20.0}, None),                    # the absolute bar
-    ({"few_p99_ms": 3.9}, None),                 # more than 2x the user in 10 chats
-    ({"samples": 0}, "no latency samples"),
-    ({"few_samples": 0}, "baseline user"),
-    ({"lists_per_s": 0}, "nothing answered"),
+@pytest.mark.parametrize("fields, prefix, reason", [
+    ({"p99_ms": 20.0}, "`GET /chats?v=2`:", None),                 # the absolute bar on the whole list
+    ({"page_p99_ms": 10.1}, "`GET /chats?v=2&limit", None),        # a first page over 2x the user in 10 chats
+    ({"few_p99_ms": 2.9}, "`GET /chats?v=2&limit", None),          # the same from the other side
+    ({"samples": 0}, "`GET /chats?v=2`:", "no latency samples"),
+    ({"page_samples": 0}, "`GET /chats?v=2&limit", "first page"),
+    ({"few_samples": 0}, "`GET /chats?v=2&limit", "baseline user"),
+    ({"lists_per_s": 0}, "`GET /chats?v=2`:", "nothing answered"),
 ])
-def test_a_slow_or_empty_chat_list_fails(work, fields, reason):
+def test_a_slow_or_empty_chat_list_fails(work, fields, prefix, reason):
     edit_json(work, "chat_list.json", **fields)
-    result = row(results(work), "`GET /chats?v=2`").result
+    result = row(results(work), prefix).result
     assert result.startswith("FAIL") and (reason is None or reason in result)
+
+
+def test_a_whole_list_slower_than_the_small_one_by_any_ratio_passes_under_the_absolute_bar(work):
+    edit_json(work, "chat_list.json", p99_ms=19.0, few_p99_ms=1.0, page_p99_ms=1.5)
+    rows = results(work)
+    assert row(rows, "`GET /chats?v=2`:").result.startswith("PASS")
+    assert row(rows, "`GET /chats?v=2&limit").result.startswith("PASS")
 
 
 @pytest.mark.parametrize("fields, reason", [
@@ -373,3 +386,51 @@ def test_a_missing_read_run_is_not_valid(work, damage):
     else:
         open(path, "w").write(open(path).read()[:20])
     assert row(results(work), "READ ops").result.startswith("— (not valid")
+
+
+# --- DB_SYNCHRONOUS rows (scripts/bench --durability, and the full run) -------------------------
+
+def durability_results(work, rounds=2, full_rest=7000, full_ingest=29000):
+    def write(name, content):
+        with open(os.path.join(work, name), "w") as f:
+            f.write(json.dumps(content) + "\n")
+    write("meta.json", dict(META, mode="durability", durability_rounds=rounds))
+    for round_ in range(1, rounds + 1):
+        for mode, rest_rate, ingest_rate in (("normal", 8000, 30000), ("full", full_rest, full_ingest)):
+            write(f"sync_{mode}_rest_{round_}.json", dict(REST, msgs_per_s=rest_rate))
+            write(f"sync_{mode}_rest_{round_}.rc", 0)
+            write(f"sync_{mode}_rest_{round_}_db.json", {"mode": "count", "prefix": "x", "rows": 96000})
+            write(f"sync_{mode}_ingest_{round_}.json", dict(INGEST, msgs_per_s=ingest_rate))
+            write(f"sync_{mode}_ingest_{round_}.rc", 0)
+
+
+def durability_rows(work):
+    meta = bench_report.load_json(os.path.join(work, "meta.json")) or {}
+    return {row.figure: row for row in bench_report.durability_rows(work, meta)}
+
+
+def test_durability_rows_pass_when_full_keeps_most_of_normal(tmp_path):
+    durability_results(str(tmp_path))
+    rows = durability_rows(str(tmp_path))
+    assert [r.result for r in rows.values()] == ["PASS", "PASS"]
+    assert row(rows, "DB_SYNCHRONOUS=full: REST write").ratio == "0.88"
+
+
+def test_durability_rows_fail_below_the_bar_and_on_broken_runs(tmp_path):
+    work = str(tmp_path)
+    durability_results(work, full_rest=6000)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: REST write").result == "FAIL"
+    durability_results(work)
+    edit_json(work, "sync_normal_rest_2_db.json", rows=95999)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: REST write").result.startswith("FAIL (baseline")
+    durability_results(work)
+    os.unlink(os.path.join(work, "sync_full_ingest_1.json"))
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: WS ingest").result.startswith("FAIL")
+    durability_results(work)
+    edit_json(work, "sync_full_ingest_2.json", lost=3)
+    assert row(durability_rows(work), "DB_SYNCHRONOUS=full: WS ingest").result.startswith("FAIL")
+
+
+def test_no_durability_results_fail_both_rows(tmp_path):
+    rows = durability_rows(str(tmp_path))
+    assert len(rows) == 2 and all(r.result.startswith("FAIL") for r in rows.values())

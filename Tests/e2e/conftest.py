@@ -19,6 +19,10 @@ import pytest
 import requests
 
 import helpers
+import openapi_check
+
+# Every response from a stack is held to Sources/FCGIApp/openapi.yaml (openapi_check.py).
+openapi_check.install()
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -101,6 +105,9 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         # backdates events sees them pruned at once (the RESYNC tests).
         EVENT_RETENTION_DAYS="",
         EVENT_PRUNE_INTERVAL_SECONDS="1",
+        CORS_ORIGINS="",
+        CORS_MAX_AGE="",
+        DB_SYNCHRONOUS="",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "info"),
         SKIP_BUILD="1",
         SKIP_INSTALL="1",
@@ -110,10 +117,12 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_stack(prefix: str = "msgr-e2e-", **overrides: str) -> Stack:
+def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overrides: str) -> Stack:
     """Starts scripts/run in its own process group and waits until GET /chats answers 401 and
-    the script has printed its "ready on" line."""
-    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    the script has printed its "ready on" line; on ``data_dir`` if given (an empty directory,
+    e.g. a small filesystem mounted there; it is removed with the stack), else on a new
+    temporary one."""
+    data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()
     output_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".out")[1])
@@ -128,6 +137,7 @@ def start_stack(prefix: str = "msgr-e2e-", **overrides: str) -> Stack:
             start_new_session=True,
         )
     stack = Stack(data_dir, port, output_path, proc)
+    openapi_check.register(stack.base_url)
     deadline = time.monotonic() + READY_TIMEOUT
     last = "no answer"
     while True:
@@ -210,6 +220,26 @@ def start_stack_once(key: str, **kwargs) -> Stack:
     except BaseException as error:
         _startup_failures[key] = str(error)
         raise
+
+
+_spec_mark: dict[str, int] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    _spec_mark[item.nodeid] = len(openapi_check.mismatches)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fails a test if a response it (or its fixtures) got breaks the OpenAPI spec."""
+    result = yield
+    new = openapi_check.mismatches[_spec_mark.pop(item.nodeid, 0):]
+    if new:
+        shown = "\n".join(new[:10]) + (f"\n... and {len(new) - 10} more" if len(new) > 10 else "")
+        raise AssertionError(f"{len(new)} response(s) break Sources/FCGIApp/openapi.yaml:\n{shown}")
+    return result
 
 
 @pytest.fixture(scope="session")

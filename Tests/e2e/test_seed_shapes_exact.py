@@ -160,6 +160,52 @@ def test_chat_list_v2_orders_activity_within_the_same_second(api, new_user):
     assert [c["id"] for c in listed] == [first, third, second]
 
 
+def test_chat_list_v2_pages_in_the_same_order(api, new_user):
+    """`limit` and `before_chat_id` walk the same order as the whole list, each chat once."""
+    alice, bob = new_user("shpa"), new_user("shpb")
+    chats = [ok_json(api.post("/chats", alice.token, json={"name": f"p{i}", "participants": [bob.id]}))["id"]
+             for i in range(7)]
+    for chat_id in chats[2:5]:
+        api.send(alice.token, chat_id, f"in {chat_id}")
+    whole = [c["id"] for c in ok_json(api.get("/chats?v=2", bob.token))]
+    assert sorted(whole) == sorted(chats)
+    assert whole[:3] == [chats[4], chats[3], chats[2]]
+    walked, cursor = [], None
+    while True:
+        page = ok_json(api.get("/chats?v=2&limit=3" + (f"&before_chat_id={cursor}" if cursor else ""), bob.token))
+        assert len(page) <= 3
+        if not page:
+            break
+        for chat in page:
+            assert_chat_v2(chat)
+        walked += [c["id"] for c in page]
+        cursor = page[-1]["id"]
+    assert walked == whole
+    for bad in ("limit=0", "limit=1001", "limit=x", "before_chat_id=0", "before_chat_id=abc",
+                "before_chat_id=999999999"):
+        answer = api.get(f"/chats?v=2&{bad}", bob.token)
+        assert answer.status_code == 400 and "error" in answer.json(), (bad, answer.text)
+
+
+def test_chat_list_v2_moves_a_chat_back_when_its_last_message_is_deleted(api, new_user):
+    alice, bob = new_user("shda"), new_user("shdb")
+    older = ok_json(api.post("/chats", alice.token, json={"name": "older", "participants": [bob.id]}))["id"]
+    newer = ok_json(api.post("/chats", alice.token, json={"name": "newer", "participants": [bob.id]}))["id"]
+    kept = api.send(alice.token, older, "kept")
+    time.sleep(1.1)
+    api.send(alice.token, newer, "newer one")
+    time.sleep(1.1)
+    gone = api.send(alice.token, older, "to be deleted")
+    listed = ok_json(api.get("/chats?v=2", bob.token))
+    assert [c["id"] for c in listed] == [older, newer]
+    assert listed[0]["last_message"]["id"] == gone["id"]
+    assert api.request("DELETE", f"/chats/{older}/messages/{gone['id']}", alice.token).status_code == 204
+    listed = ok_json(api.get("/chats?v=2", bob.token))
+    assert [c["id"] for c in listed] == [newer, older]
+    assert listed[1]["last_message"]["id"] == kept["id"]
+    assert listed[1]["unread_count"] == 1
+
+
 # --- REST: messages, files, 001 -------------------------------------------------------------
 
 def test_message_bodies_seed_without_v_full_with_v2(api, pair):

@@ -41,8 +41,15 @@ public struct Configuration: Sendable {
     public var eventRetentionSeconds: Int64
     /// `EVENT_PRUNE_INTERVAL_SECONDS` (600): how often the relay prunes old events.
     public var eventPruneInterval: Int64
+    /// `DB_SYNCHRONOUS` (`normal`): SQLite's `PRAGMA synchronous` on every connection of both
+    /// processes. `normal`: a commit survives a crash of the process (kill -9 included), a
+    /// power cut may undo the last acknowledged ones. `full`: it survives a power cut too.
+    public var databaseSynchronous: DatabaseSynchronous
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
+    /// `LOG_FORMAT` (`text`): `text` lines for people, or `json`, one object per line, for log
+    /// shippers.
+    public var logFormat: LogFormat
 
     public var runDirectory: String { dataDirectory + "/run" }
     public var uploadsDirectory: String { dataDirectory + "/uploads" }
@@ -100,7 +107,23 @@ public struct Configuration: Sendable {
             eventRetentionSeconds = 30 * 86_400
         }
         eventPruneInterval = try integer("EVENT_PRUNE_INTERVAL_SECONDS", default: 600, range: 1...86_400)
+        if let raw = value("DB_SYNCHRONOUS") {
+            guard let mode = DatabaseSynchronous(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("DB_SYNCHRONOUS must be normal or full, got \(raw)")
+            }
+            databaseSynchronous = mode
+        } else {
+            databaseSynchronous = .normal
+        }
         logLevel = value("LOG_LEVEL") ?? "info"
+        if let raw = value("LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("LOG_FORMAT must be text or json, got \(raw)")
+            }
+            logFormat = format
+        } else {
+            logFormat = .text
+        }
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {
@@ -125,6 +148,13 @@ public struct Configuration: Sendable {
         let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         return url.standardizedFileURL.path
     }
+}
+
+/// How durable a commit is before it is acknowledged (`DB_SYNCHRONOUS`), in SQLite's WAL
+/// mode: `normal` syncs the WAL only at checkpoints, `full` at every commit.
+public enum DatabaseSynchronous: String, Sendable {
+    case normal
+    case full
 }
 
 /// A configuration value that cannot be used; the message names the variable.

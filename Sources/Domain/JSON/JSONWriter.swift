@@ -25,7 +25,8 @@ public struct JSONWriter {
 
     /// Encodes an array of values.
     public static func encode(_ values: [some JSONEncodable]) -> [UInt8] {
-        var writer = JSONWriter()
+        // Room for small objects up front, so a long list is not copied on every doubling.
+        var writer = JSONWriter(capacity: 256 + values.count * 256)
         writer.array(values)
         return writer.bytes
     }
@@ -151,8 +152,11 @@ public struct JSONWriter {
     public mutating func string(_ value: String) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escape: copy those in one go.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Most strings need no escape: copy those in one go (native strings are contiguous
+        // UTF-8, scanned as plain bytes).
+        let plain = value.utf8.withContiguousStorageIfAvailable(Self.needsNoEscape)
+            ?? !value.utf8.contains(where: Self.needsEscape)
+        if plain {
             bytes.append(contentsOf: value.utf8)
             bytes.append(UInt8(ascii: "\""))
             needsComma = true
@@ -174,6 +178,16 @@ public struct JSONWriter {
         }
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
+    }
+
+    @inline(__always)
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    private static func needsNoEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in utf8 where needsEscape(byte) { return false }
+        return true
     }
 
     /// Writes a value that is already JSON (a stored event's `d`), as it is.

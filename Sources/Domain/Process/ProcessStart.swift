@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 /// What both servers do first: read the configuration (exiting with EX_CONFIG and a message
-/// naming the variable if it is unusable) and send logs to stderr at `LOG_LEVEL`.
+/// naming the variable if it is unusable) and send logs to stderr at `LOG_LEVEL`, as
+/// `LOG_FORMAT` says (`LineLogHandler`).
 public enum ProcessStart {
     public static func configure(program: String) -> (Configuration, Logger) {
         let configuration: Configuration
@@ -12,10 +13,10 @@ public enum ProcessStart {
             FileHandle.standardError.write(Data("\(program): configuration: \(error)\n".utf8))
             exit(78)  // EX_CONFIG
         }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let format = configuration.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            return handler
+            LineLogHandler(label: label, format: format, level: level)
         }
         return (configuration, Logger(label: program))
     }

@@ -31,19 +31,28 @@ final class FastCGIServer: Sendable {
     /// The one sender of relay notifications; nil if its socket could not be created (the relay
     /// then finds new messages by polling the database).
     private let notifier: RelayNotifier?
+    /// The process's metrics, rendered for nginx's `/metrics/fcgi`.
+    private let metrics: MetricsExport
+    private let databaseMetrics: DatabaseMetrics
 
-    init(configuration: Configuration, router: Router, logger: Logger) throws {
+    init(configuration: Configuration, router: Router, logger: Logger, metrics: MetricsExport) throws {
         self.configuration = configuration
         self.router = router
         self.logger = logger
+        self.metrics = metrics
+        databaseMetrics = DatabaseMetrics(factory: metrics.factory)
         // SQLite's checkpoint threshold: at 10,000 pages, as on the relay, each checkpoint
         // a commit completes syncs more, and REST write p99 rose from 16 to 21–31 ms. The
         // background copy every 10 ms instead of 100 leaves those checkpoints less to do: REST
         // write p99 23–31 → 20.5–22 ms, three runs each, alternating (the relay's checkpointer
         // keeps 100 ms; each only runs after its own process's commits).
-        checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01)
+        checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01,
+                                    synchronous: configuration.databaseSynchronous)
         writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
-                                                  checkpointer: checkpointer))
+                                                  checkpointer: checkpointer,
+                                                  synchronous: configuration.databaseSynchronous,
+                                                  metrics: databaseMetrics),
+                                 metrics: databaseMetrics)
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
@@ -98,53 +107,91 @@ final class FastCGIServer: Sendable {
         request.accept()
     }
 
-    /// One thread's loop: accept, build a `Request`, route, handle, write, finish.
+    /// What the log line and the metrics of one request say.
+    private struct Served {
+        let requestID: String
+        let method: String
+        let route: String
+        let status: Int
+    }
+
+    /// One thread's loop: accept, build a `Request`, route, handle, write, finish, then count
+    /// and log the request.
     private final class Worker: @unchecked Sendable {
         // @unchecked: a Worker is created on the main thread and then used only by the one
-        // thread it is handed to; its Store and FastCGIRequest never leave that thread.
+        // thread it is handed to; its Store, FastCGIRequest and RequestMetrics never leave
+        // that thread.
         private let server: FastCGIServer
         private let context: Context
         private let request: FastCGIRequest
+        private let requestMetrics: RequestMetrics
 
         init(server: FastCGIServer, listeningSocket: Int32, name: String) throws {
             self.server = server
             let configuration = server.configuration
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(name)"
-            context = Context(store: try Store(path: configuration.databasePath), writer: server.writer,
+            context = Context(store: try Store(path: configuration.databasePath,
+                                               synchronous: configuration.databaseSynchronous,
+                                               metrics: server.databaseMetrics),
+                              writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
             request = FastCGIRequest(listeningSocket: listeningSocket)
+            requestMetrics = RequestMetrics(factory: server.metrics.factory)
         }
 
         func serve() {
             while server.accept(request) {
-                handleCurrent()
+                let started = Elapsed.now()
+                let served = handleCurrent()
                 request.finish()
+                // After finish: nginx has the whole answer before the request is counted and logged.
+                let elapsed = Elapsed.now() &- started
+                requestMetrics.record(route: served.route, method: served.method, status: served.status,
+                                      nanoseconds: elapsed)
+                // One line per request. The route pattern, never the path or query (a search
+                // text, ids) and never a header (the token).
+                context.logger.info("request", metadata: [
+                    "request_id": "\(served.requestID)", "method": "\(served.method)", "route": "\(served.route)",
+                    "status": "\(served.status)", "duration_ms": "\(Elapsed.milliseconds(elapsed))",
+                ])
             }
         }
 
-        private func handleCurrent() {
+        private func handleCurrent() -> Served {
             let method = request.parameter("REQUEST_METHOD") ?? "GET"
             let requestID = request.parameter("REQUEST_ID") ?? "-"
+            // Set only by nginx's `/metrics/fcgi` location (a FastCGI parameter, which no client
+            // header can become): the metrics are reached through that location alone.
+            if request.parameter("MESSENGER_INTERNAL") == "metrics" {
+                let response = Response(status: .ok, headers: [("Content-Type", MetricsExport.contentType),
+                                                               ("Cache-Control", "no-store")],
+                                        body: server.metrics.render())
+                request.write(response, headOnly: method == "HEAD")
+                return Served(requestID: requestID, method: method, route: "/metrics/fcgi", status: 200)
+            }
+            var route = RequestMetrics.unmatchedRoute
             let response: Response
             do {
                 var httpRequest = try Request(method: method, uri: request.parameter("REQUEST_URI") ?? "/",
                                               headers: request.headers(), id: requestID, body: request.body)
                 let handler = try server.router.resolve(&httpRequest)
+                route = httpRequest.route ?? route
                 response = try handler(&httpRequest, context)
             } catch {
                 let (httpError, isServerFault) = HTTPError.from(error)
                 if isServerFault {
                     // The request id goes into this line only: setting it as the logger's metadata
-                    // on every request made StreamLogHandler re-render its metadata each time.
-                    context.logger.error("request failed", metadata: ["request-id": "\(requestID)", "method": "\(method)",
-                                                                      "error": "\(error)"])
+                    // on every request re-rendered the metadata for each line.
+                    context.logger.error("request failed", metadata: ["request_id": "\(requestID)", "method": "\(method)",
+                                                                      "route": "\(route)", "error": "\(error)"])
                 }
                 response = .error(httpError.status, httpError.message)
             }
             request.write(response, headOnly: method == "HEAD")
+            return Served(requestID: requestID, method: method, route: route, status: response.status.code)
         }
     }
 }

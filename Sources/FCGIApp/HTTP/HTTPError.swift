@@ -34,6 +34,8 @@ public struct HTTPError: Error, Equatable, CustomStringConvertible {
             return (HTTPError(.unauthorized, error.reason), false)
         case let error as StorageError where error.isBusy:
             return (HTTPError(.serviceUnavailable, "the database is busy; retry shortly"), true)
+        case let error as StorageError where error.isDiskFull:
+            return (HTTPError(.serviceUnavailable, "the server's disk is full; retry later"), true)
         default:
             return (HTTPError(.internalServerError, "internal server error"), true)
         }

@@ -15,6 +15,10 @@ public struct Request {
     public var body: any BodyReader
     /// Values of the route's `:name` segments, filled in by the router.
     public var parameters: [String: String] = [:]
+    /// The pattern of the route that matched (`/chats/:id`), filled in by the router; what
+    /// metrics and logs name a request by — never the raw path or query, which can carry a
+    /// search text.
+    public var route: String?
 
     public init(method: String, uri: String, headers: [String: String] = [:], id: String = "-",
                 body: any BodyReader = BytesBody([])) throws(HTTPError) {

@@ -7,6 +7,8 @@ public typealias Handler = @Sendable (inout Request, Context) throws -> Response
 public struct Router: Sendable {
     private struct Route: Sendable {
         let method: String
+        /// The path as added (`/chats/:id/messages`): the `route` label of metrics and logs.
+        let path: String
         let pattern: [Substring]
         let handler: Handler
     }
@@ -16,10 +18,10 @@ public struct Router: Sendable {
     public init() {}
 
     public mutating func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, pattern: path.split(separator: "/"), handler: handler))
+        routes.append(Route(method: method, path: path, pattern: path.split(separator: "/"), handler: handler))
     }
 
-    /// The handler for `request`, with its parameters filled in.
+    /// The handler for `request`, with its parameters and `route` filled in.
     public func resolve(_ request: inout Request) throws(HTTPError) -> Handler {
         var pathMatched = false
         for route in routes {
@@ -30,6 +32,7 @@ public struct Router: Sendable {
                 // anything runs.
                 _ = try request.version()
                 request.parameters = parameters
+                request.route = route.path
                 return route.handler
             }
         }

@@ -34,6 +34,10 @@ enum API {
         // Protocol 2: the event stream for pull clients, and who is online.
         router.add("GET", "/events", EventRoutes.list)
         router.add("GET", "/presence", ReadRoutes.presence)
+        router.add("GET", "/search", SearchRoutes.search)
+
+        // Operations: readiness for load balancers and scripts/run (no token).
+        router.add("GET", "/healthz", HealthRoutes.check)
 
         // Seed 001, the earlier API: messages addressed to a person.
         router.add("POST", "/send", LegacyRoutes.send)

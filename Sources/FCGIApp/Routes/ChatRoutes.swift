@@ -28,14 +28,27 @@ enum ChatRoutes {
     }
 
     /// `GET /chats` → every chat the caller belongs to: oldest first in the seed shape, newest
-    /// activity first as protocol 2's full chats.
+    /// activity first as protocol 2's full chats, which page with `?limit=` (1–1000; default
+    /// all) and `before_chat_id=` (the last chat of the previous page).
     @Sendable static func list(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
         switch try request.version() {
-        case .v1: return .json(try context.store.chats(forUser: user.id))
-        case .v2: return .json(try context.store.chatViews(forUser: user.id))
+        case .v1:
+            return .json(try context.store.chats(forUser: user.id))
+        case .v2:
+            var limit: Int?
+            if let raw = request.query["limit"] {
+                guard let value = Int(raw), (1...maxChatPage).contains(value) else {
+                    throw HTTPError(.badRequest, "limit must be an integer from 1 to \(maxChatPage)")
+                }
+                limit = value
+            }
+            return .json(try context.store.chatViews(forUser: user.id, limit: limit,
+                                                     beforeChatID: request.queryID("before_chat_id")))
         }
     }
+
+    static let maxChatPage = 1000
 
     /// `POST /chats {name, participants}` → the new group chat; the creator is a member.
     @Sendable static func createGroup(_ request: inout Request, _ context: Context) throws -> Response {

@@ -23,7 +23,10 @@ struct UploadFile: MultipartSink {
         guard headers == nil else { throw HTTPError(.badRequest, "send one file per upload") }
         let path = directory + "/.upload-" + UUID().uuidString.lowercased() + ".part"
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw UploadIOError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            if Self.isOutOfSpace(errno) { throw Self.diskFull }
+            throw UploadIOError(message: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
         descriptor = fd
         temporaryPath = path
         headers = part
@@ -39,6 +42,9 @@ struct UploadFile: MultipartSink {
             let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
+                // The file does not fit: the client's error to hear (507), and `discard`
+                // removes what was written, so the space comes back at once.
+                if Self.isOutOfSpace(errno) { throw Self.diskFull }
                 throw UploadIOError(message: "write failed: \(String(cString: strerror(errno)))")
             }
             offset += written
@@ -52,13 +58,21 @@ struct UploadFile: MultipartSink {
     /// Moves the completed file into place under `storedName`.
     mutating func commit(as storedName: String) throws {
         guard let temporaryPath else { throw HTTPError(.badRequest, "the multipart body has no file field") }
-        close(descriptor)
+        // close() is where a filesystem that delays allocation (NFS, some quotas) reports
+        // that the data did not fit.
+        let closed = close(descriptor)
         descriptor = -1
+        if closed != 0 && Self.isOutOfSpace(errno) { throw Self.diskFull }
         guard rename(temporaryPath, directory + "/" + storedName) == 0 else {
             throw UploadIOError(message: "rename failed: \(String(cString: strerror(errno)))")
         }
         self.temporaryPath = nil
     }
+
+    static let diskFull = HTTPError(.insufficientStorage, "the server has no room for this file; try again later")
+
+    /// ENOSPC (the filesystem is full) or EDQUOT (the user's quota is).
+    static func isOutOfSpace(_ code: Int32) -> Bool { code == ENOSPC || code == EDQUOT }
 
     /// Removes whatever this upload wrote. Safe to call more than once.
     mutating func discard() {

@@ -194,7 +194,7 @@ struct WSReactionsCommand: ScenarioCommand {
 struct RestChatListCommand: ScenarioCommand {
     static let configuration = CommandConfiguration(
         commandName: "rest-chat-list",
-        abstract: "GET /chats?v=2 for a user in --chats chats, each with an unread message, alternated with the same for a user in --few-chats.",
+        abstract: "GET /chats?v=2 for a user in --chats chats, each with an unread message (the whole list and its first --page chats), alternated with the same for a user in --few-chats.",
         discussion: "One keep-alive connection, one request at a time, so neither list waits for the other; every answer must list every chat of its user with an unread count above 0.")
 
     @OptionGroup var target: TargetOptions
@@ -206,15 +206,20 @@ struct RestChatListCommand: ScenarioCommand {
     @Option(help: "Group chats of the user measured beside it")
     var fewChats = 10
 
+    @Option(help: "Chats in the first page (`&limit=`) of the busy user's list")
+    var page = 50
+
     mutating func validate() throws {
         try Bounds.check(chats, 1...20_000, "chats")
         try Bounds.check(fewChats, 1...20_000, "few-chats")
+        try Bounds.check(page, 1...1000, "page")
     }
 
     var options: Options {
         var options = Options(.restChatList, target: target, window: window)
         options.chats = chats
         options.fewChats = fewChats
+        options.page = page
         return options
     }
 }

@@ -67,6 +67,7 @@ struct Options: Sendable {
     /// rest-chat-list: chats of the user whose list is measured, and of the user beside it.
     var chats = 2000
     var fewChats = 10
+    var page = 50
     /// ws-presence: sockets that stay connected and count PRESENCE frames.
     var observers = 10
     /// ws-read: readers in the group, and the messages they read through.

@@ -124,43 +124,47 @@ extension Store {
     /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
     /// caller has checked that they are a member.
     public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
-        try chatViewRows(userID: userID, where: "c.id = ?2", [.integer(chat.id)]).first
+        try chatViewRows(userID: userID, where: "c.id = ?2", [.integer(chat.id)], limit: 1).first
             ?? ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: 0, lastReadID: 0, role: .member)
     }
 
-    /// Every chat `userID` belongs to as they see it, newest activity (last message, or
-    /// creation) first: one query for the chats with their markers, counts and order, one
-    /// for the last messages.
-    public func chatViews(forUser userID: Int64) throws -> [ChatView] {
-        try connection.read { try chatViewRows(userID: userID, where: "1", []) }
+    /// `userID`'s chats as they see them, newest activity (last message, or creation) first:
+    /// at most `limit` (nil: all), after the chat `beforeChatID` in that order when given. One
+    /// query for the chats with their markers, counts and order, one for the last messages;
+    /// the work beyond ordering the memberships is the page's, not every chat's.
+    public func chatViews(forUser userID: Int64, limit: Int? = nil, beforeChatID: Int64? = nil) throws -> [ChatView] {
+        try connection.read {
+            guard let beforeChatID else { return try chatViewRows(userID: userID, where: "1", [], limit: limit) }
+            guard try chat(id: beforeChatID) != nil else {
+                throw MessengerError.invalid("before_chat_id: there is no chat \(beforeChatID)")
+            }
+            return try chatViewRows(userID: userID, where: """
+                (c.activity_seq, c.id) < (SELECT b.activity_seq, b.id FROM chats b WHERE b.id = ?2)
+                """, [.integer(beforeChatID)], limit: limit)
+        }
     }
 
-    /// The views of `userID`'s chats that match `condition`, newest activity first. Times
-    /// are whole seconds; within one, the chat whose newest message or chat event has the
-    /// larger seq is the newer, then the larger chat id. The sort is SQLite's, over the
-    /// caller's memberships (a temporary B-tree of one row per chat, never of messages).
-    private func chatViewRows(userID: Int64, where condition: String, _ values: [SQLValue]) throws -> [ChatView] {
+    /// The views of `userID`'s chats that match `condition`, newest activity first, at most
+    /// `limit`: the chat whose newest live message (or, without one, whose creation) has the
+    /// larger event seq first, then the larger chat id. The order reads one integer from
+    /// each chat's row (migration 003 keeps it there); only the page's chats have their
+    /// members, unread messages and last message read.
+    private func chatViewRows(userID: Int64, where condition: String, _ values: [SQLValue], limit: Int?) throws -> [ChatView] {
         let rows = try connection.statement("""
-            WITH mine AS MATERIALIZED (
-                SELECT c.id, c.name, c.chat_type, c.created_at, m.last_read_id, m.role,
-                       (SELECT id FROM messages x WHERE x.chat_id = c.id AND x.deleted_at IS NULL
-                        ORDER BY id DESC LIMIT 1) AS last_id
-                FROM chat_members m JOIN chats c ON c.id = m.chat_id
+            WITH page AS MATERIALIZED (
+                SELECT c.id, c.activity_seq FROM chat_members m JOIN chats c ON c.id = m.chat_id
                 WHERE m.user_id = ?1 AND \(condition)
+                ORDER BY c.activity_seq DESC, c.id DESC
+                LIMIT \(limit ?? -1)
             )
-            SELECT mine.id, mine.name, mine.chat_type, mine.created_at,
-                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = mine.id),
-                   mine.last_read_id, mine.role,
+            SELECT c.id, c.name, c.chat_type, c.created_at,
+                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
+                   m.last_read_id, m.role,
                    (SELECT count(*) FROM messages x
-                    WHERE x.chat_id = mine.id AND x.id > mine.last_read_id AND x.sender_id <> ?1
-                      AND x.deleted_at IS NULL),
-                   mine.last_id
-            FROM mine LEFT JOIN messages lm ON lm.id = mine.last_id
-            ORDER BY max(coalesce(lm.created_at, ''), mine.created_at) DESC,
-                     coalesce((SELECT seq FROM events e
-                               WHERE e.audience = 'chat' AND e.chat_id = mine.id AND e.op IN ('MESSAGE', 'CHAT')
-                               ORDER BY seq DESC LIMIT 1), 0) DESC,
-                     mine.id DESC
+                    WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
+                   c.last_message_id
+            FROM page JOIN chats c ON c.id = page.id JOIN chat_members m ON m.chat_id = page.id AND m.user_id = ?1
+            ORDER BY page.activity_seq DESC, page.id DESC
             """).rows([.integer(userID)] + values) { row in
                 (chat: Self.chat(row), lastReadID: row.int(5), role: ChatRole(rawValue: row.string(6)) ?? .member,
                  unread: row.int(7), lastMessageID: row.optionalInt(8))

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import Synchronization
 
@@ -22,13 +23,15 @@ import Synchronization
 public final class Checkpointer: Sendable {
     private let path: String
     private let interval: TimeInterval
+    private let synchronous: DatabaseSynchronous
     private let stopped = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let committed = Atomic<Bool>(false)
 
-    public init(path: String, interval: TimeInterval = 0.1) {
+    public init(path: String, interval: TimeInterval = 0.1, synchronous: DatabaseSynchronous = .normal) {
         self.path = path
         self.interval = interval
+        self.synchronous = synchronous
     }
 
     /// A commit of this process added to the WAL: the next round has something to copy.
@@ -43,7 +46,7 @@ public final class Checkpointer: Sendable {
             defer { finished.signal() }
             let connection: Connection
             do {
-                connection = try Connection(path: path)
+                connection = try Connection(path: path, synchronous: synchronous)
             } catch {
                 return onError(error)
             }

@@ -1,4 +1,5 @@
 import CSQLite
+import Domain
 import Foundation
 
 /// One SQLite connection, configured for two processes sharing one WAL database.
@@ -10,11 +11,17 @@ public final class Connection {
 
     let handle: OpaquePointer
     public let path: String
+    /// The busy timeout this connection was opened with.
+    public let busyTimeoutMilliseconds: Int32
     /// Called after every commit of a `write` transaction.
     public var afterCommit: (() -> Void)?
     private var statements: [String: Statement] = [:]
+    /// The busy handler's context; SQLite holds a pointer to it for the connection's life.
+    private let busyWaiting: BusyWaiting
 
-    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
+    public init(path: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds,
+                synchronous: DatabaseSynchronous = .normal,
+                metrics: DatabaseMetrics = .disabled) throws(StorageError) {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &handle, flags, nil)
@@ -25,14 +32,20 @@ public final class Connection {
         }
         self.handle = handle
         self.path = path
+        self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
+        busyWaiting = BusyWaiting(timeoutMilliseconds: self.busyTimeoutMilliseconds, metrics: metrics)
         sqlite3_extended_result_codes(handle, 1)
         // The busy handler comes first: even `PRAGMA journal_mode` takes a lock, and two
         // processes opening a fresh database at once otherwise fail with SQLITE_BUSY.
-        sqlite3_busy_handler(handle, busyHandler, UnsafeMutableRawPointer(bitPattern: Int(max(busyTimeoutMilliseconds, 1))))
+        sqlite3_busy_handler(handle, busyHandler, Unmanaged.passUnretained(busyWaiting).toOpaque())
         try execute("PRAGMA journal_mode = WAL")
         // NORMAL in WAL mode: a commit survives a crash or kill -9 of the process (the WAL is
-        // in the OS's page cache); only a power loss may undo the latest commits.
-        try execute("PRAGMA synchronous = NORMAL")
+        // in the OS's page cache); only a power loss may undo the latest commits. FULL syncs
+        // the WAL at every commit, so an acknowledged commit survives a power cut too.
+        switch synchronous {
+        case .normal: try execute("PRAGMA synchronous = NORMAL")
+        case .full: try execute("PRAGMA synchronous = FULL")
+        }
         try execute("PRAGMA foreign_keys = ON")
         // A WAL that grew under a burst is cut back to this size when it is next restarted.
         try execute("PRAGMA journal_size_limit = 67108864")
@@ -57,6 +70,13 @@ public final class Connection {
         try execute("PRAGMA wal_autocheckpoint = \(autocheckpointPages)")
     }
 
+    /// How long the next statements wait for another connection's lock (at least 1 ms).
+    /// `SerializedStore` shortens it by the time a caller already spent queueing for the
+    /// process's writer, so that no request waits for a held lock longer than the timeout.
+    public func setBusyWait(milliseconds: Int32) {
+        busyWaiting.timeoutMilliseconds = max(milliseconds, 1)
+    }
+
     deinit {
         statements.removeAll()
         sqlite3_close_v2(handle)
@@ -69,7 +89,8 @@ public final class Connection {
         guard code == SQLITE_OK else {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_free(message)
-            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql)
+            throw StorageError(code: sqlite3_extended_errcode(handle), message: text, sql: sql,
+                               systemErrno: sqlite3_system_errno(handle))
         }
     }
 
@@ -80,6 +101,10 @@ public final class Connection {
         statements[sql] = statement
         return statement
     }
+
+    /// The text of every statement this connection has prepared (each once): what the query
+    /// plan test explains.
+    package var preparedSQL: [String] { Array(statements.keys) }
 
     /// The rowid of the last insert on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
@@ -119,19 +144,34 @@ public final class Connection {
 @available(*, unavailable)
 extension Connection: Sendable {}
 
+/// The busy handler's context: the timeout, and the counters of waits and retries.
+private final class BusyWaiting {
+    var timeoutMilliseconds: Int32
+    let metrics: DatabaseMetrics
+
+    init(timeoutMilliseconds: Int32, metrics: DatabaseMetrics) {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.metrics = metrics
+    }
+}
+
 /// SQLite's busy handler: retry every 100 µs for the first 2 ms, then every millisecond, until
-/// the timeout (passed as the context pointer's bit pattern) is spent. SQLite's built-in
+/// the timeout (in the context, a `BusyWaiting`) is spent. SQLite's built-in
 /// `busy_timeout` sleeps 1, 2, 5, 10… ms between tries, which leaves the lock idle for most of
 /// a short transaction when two processes alternate writes.
 private func busyHandler(_ context: UnsafeMutableRawPointer?, _ attempts: Int32) -> Int32 {
-    let timeoutMilliseconds = Int32(truncatingIfNeeded: Int(bitPattern: context))
+    let waiting = Unmanaged<BusyWaiting>.fromOpaque(context!).takeUnretainedValue()
+    let timeoutMilliseconds = waiting.timeoutMilliseconds
+    if attempts == 0 { waiting.metrics.busyWaits?.increment() }
     let fastAttempts: Int32 = 20
     if attempts < fastAttempts {
         usleep(100)
+        waiting.metrics.busyRetries?.increment()
         return 1
     }
     guard attempts - fastAttempts < timeoutMilliseconds - 2 else { return 0 }
     usleep(1_000)
+    waiting.metrics.busyRetries?.increment()
     return 1
 }
 

@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// A failed SQLite call: the result code, SQLite's message and the SQL, never bound values,
 /// so message text and tokens stay out of logs.
@@ -7,18 +8,21 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String
     public let sql: String?
+    /// The `errno` of the system call that failed, for I/O errors (0 if none).
+    public let systemErrno: Int32
 
-    init(code: Int32, message: String, sql: String? = nil) {
+    init(code: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
         self.code = code
         self.message = message
         self.sql = sql
+        self.systemErrno = systemErrno
     }
 
     init(connection: OpaquePointer?, code: Int32, sql: String? = nil) {
         let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
             ?? String(cString: sqlite3_errstr(code))
         self.init(code: sqlite3_extended_errcode(connection) == 0 ? code : sqlite3_extended_errcode(connection),
-                  message: message, sql: sql)
+                  message: message, sql: sql, systemErrno: connection.map { sqlite3_system_errno($0) } ?? 0)
     }
 
     /// The primary result code (`SQLITE_BUSY`, `SQLITE_CONSTRAINT`, …).
@@ -26,6 +30,18 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
 
     /// Another connection held the write lock for longer than the busy timeout.
     public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    /// The disk (or the filesystem's quota) is full: `SQLITE_FULL`, or an I/O error that
+    /// SQLite got from a write the operating system refused for lack of space.
+    public var isDiskFull: Bool {
+        primaryCode == SQLITE_FULL
+            || (primaryCode == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT))
+    }
+
+    /// The lock wait a caller had was spent before its turn at the connection came.
+    public static func busyBeforeStart(waitedMilliseconds: Int) -> StorageError {
+        StorageError(code: SQLITE_BUSY, message: "database is locked (waited \(waitedMilliseconds) ms for the writer)")
+    }
 
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
 

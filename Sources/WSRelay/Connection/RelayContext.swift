@@ -11,4 +11,6 @@ struct RelayContext: Sendable {
     let logger: Logger
     /// Seconds since 1970; a parameter so that tests can move time.
     let now: @Sendable () -> Int64
+    /// Where sockets, deliveries and closes are counted.
+    var metrics: RelayMetrics = .disabled
 }

@@ -1,3 +1,4 @@
+import Logging
 import Domain
 import NIOCore
 import NIOWebSocket
@@ -24,22 +25,33 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var pingTask: RepeatedTask?
     /// When the peer last sent anything; by the event loop's clock, so tests can move it.
     private var lastHeard = NIODeadline.uptimeNanoseconds(0)
+    /// nginx's `$request_id` of the upgrade request (`X-Request-Id`), for the log line.
+    private let requestID: String
+    /// The close code the peer sent when it started the closing handshake.
+    private var peerCloseCode: UInt16?
+    /// When the socket opened (monotonic ns), for the log line's duration.
+    private var openedAt: UInt64 = 0
 
     /// `userID` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
     /// cursor when the upgrade was accepted, so that events committed while the handshake
     /// completed are still delivered.
-    init(relay: RelayContext, userID: Int64?, stream: StreamOptions = StreamOptions(), acceptedAt: Int64) {
+    init(relay: RelayContext, userID: Int64?, stream: StreamOptions = StreamOptions(), acceptedAt: Int64,
+         requestID: String = "-") {
         self.relay = relay
+        self.requestID = requestID
         self.stream = stream
         self.acceptedAt = acceptedAt
         state = userID.map { .ready(userID: $0) } ?? .awaitingIdentify
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let handle = ConnectionHandle(channel: context.channel, limits: relay.limits)
+        let handle = ConnectionHandle(channel: context.channel, limits: relay.limits, metrics: relay.metrics)
         self.handle = handle
         lastHeard = context.eventLoop.now
+        openedAt = Elapsed.now()
+        relay.metrics.connections.increment()
+        relay.metrics.openSockets.increment()
         switch state {
         case .ready(let userID):
             join(handle, userID: userID, cursor: acceptedAt)
@@ -63,6 +75,7 @@ final class WebSocketHandler: ChannelInboundHandler {
             relay.registry.remove(handle, userID: userID)
             relay.dispatcher.signal(.disconnected(userID: userID))
         }
+        recordEnd()
         handle = nil
     }
 
@@ -182,10 +195,37 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
         // The peer started the handshake: echo its code, then close.
         var data = frame.unmaskedData
+        peerCloseCode = data.getInteger(at: data.readerIndex, as: UInt16.self) ?? 1005  // 1005: no code given
         let code = data.readSlice(length: min(2, data.readableBytes)) ?? context.channel.allocator.buffer(capacity: 0)
         let echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// The socket's one log line and its close in the metrics: the code it ended with and who
+    /// sent it first (1006, `none`: dropped without a close frame). No token, no frame content.
+    private func recordEnd() {
+        let code: UInt16
+        let initiator: String
+        if let sent = handle?.sentCloseCode {
+            code = UInt16(webSocketErrorCode: sent.code)
+            initiator = "server"
+        } else if let peerCloseCode {
+            code = peerCloseCode
+            initiator = "client"
+        } else {
+            code = 1006
+            initiator = "none"
+        }
+        relay.metrics.openSockets.decrement()
+        relay.metrics.recordClose(code: code, by: initiator)
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "route": "/ws", "status": "101", "protocol": "\(stream.version.rawValue)",
+            "close_code": "\(code)", "closed_by": "\(initiator)",
+            "duration_ms": "\(Elapsed.milliseconds(Elapsed.now() &- openedAt))",
+        ]
+        if case .ready(let userID) = state { metadata["user_id"] = "\(userID)" }
+        relay.logger.info("websocket", metadata: metadata)
     }
 
     private func pingOrDrop(channel: Channel, interval: TimeAmount) {

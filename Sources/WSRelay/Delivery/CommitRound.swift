@@ -8,6 +8,8 @@ import Storage
 struct CommitRound {
     let store: Store
     let logger: Logger
+    /// Commit duration and batch size of each round.
+    var metrics: DatabaseMetrics = .disabled
 
     struct Outcome {
         /// One answer per send that needs one, in the order of the sends.
@@ -19,6 +21,21 @@ struct CommitRound {
     func commit(_ sends: [PendingSend]) -> Outcome {
         var outcome = Outcome()
         guard !sends.isEmpty else { return outcome }
+        // The busy timeout counts from the oldest send's arrival: a send that waited behind a
+        // round stuck at a held lock (or behind other writes of this thread) gets its ERROR
+        // within the timeout, not a timeout per round it waited through.
+        let connection = store.connection
+        let oldest = sends.map(\.queuedAt).min()!
+        let (seconds, attoseconds) = (ContinuousClock.now - oldest).components
+        let waited = Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
+        let remaining = Int(connection.busyTimeoutMilliseconds) - waited
+        guard remaining > 0 else {
+            let busy = StorageError.busyBeforeStart(waitedMilliseconds: waited)
+            outcome.replies = sends.map { ($0.sender, refusal(busy, nonce: $0.draft.nonce)) }
+            return outcome
+        }
+        connection.setBusyWait(milliseconds: Int32(remaining))
+        defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }
         var outgoing: [OutgoingMessage] = []
         var owners: [PendingSend] = []
         for send in sends {
@@ -29,7 +46,8 @@ struct CommitRound {
                 outcome.replies.append((send.sender, refusal(error, nonce: send.draft.nonce)))
             }
         }
-        for (send, result) in zip(owners, store.post(outgoing)) {
+        let results = outgoing.isEmpty ? [] : metrics.commit(count: outgoing.count) { store.post(outgoing) }
+        for (send, result) in zip(owners, results) {
             switch result {
             case .success(let posted):
                 if let seq = posted.seq { outcome.committed.append((seq, posted.message)) }
@@ -72,6 +90,9 @@ extension ServerFrame {
             return .error(message: refusal.message, nonce: nonce)
         case let storage as StorageError where storage.isBusy:
             return .error(message: "server busy; retry", nonce: nonce)
+        case let storage as StorageError where storage.isDiskFull:
+            logger.error("request failed: disk full", metadata: ["error": "\(storage)"])
+            return .error(message: "server disk full; retry later", nonce: nonce)
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             return .error(message: "internal error; retry", nonce: nonce)

@@ -10,30 +10,45 @@ final class ConnectionHandle: Sendable, Hashable {
     /// asks for it once per recipient.
     let eventLoop: EventLoop
     private let limits: RelayLimits
+    private let metrics: RelayMetrics
     private let closing: NIOLoopBoundBox<Bool>
+    /// The close code we sent, if we started the closing handshake.
+    private let sentClose: NIOLoopBoundBox<CloseCode?>
     /// Where encoded frames enter the pipeline: the frame encoder's context, so that writes
     /// skip the encoder and go straight to the socket. Nil when there is no encoder (tests).
     private let rawWriter: NIOLoopBound<ChannelHandlerContext>?
 
     /// Must be created on the channel's event loop.
-    init(channel: Channel, limits: RelayLimits) {
+    init(channel: Channel, limits: RelayLimits, metrics: RelayMetrics = .disabled) {
         self.channel = channel
         eventLoop = channel.eventLoop
         self.limits = limits
+        self.metrics = metrics
         closing = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+        sentClose = NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
         rawWriter = (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
             .map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
     }
 
     var isClosing: Bool { closing.value }
 
+    /// The code of the close frame we sent first, if we did. On the event loop only.
+    var sentCloseCode: CloseCode? { sentClose.value }
+
     /// Queues one frame encoded by `TextFrame`. On the event loop only; the caller flushes.
     ///
     /// A connection whose unsent data passed `maxQueuedBytes` (the channel's high-water mark)
-    /// is too slow to keep up: it is closed with 4008 rather than buffered without bound.
+    /// is too slow to keep up: it is closed with 4008 rather than buffered without bound. That
+    /// frame, and every later one to the closing socket, counts as an outbound queue drop.
     func writeOnLoop(_ frame: ByteBuffer) {
-        guard !closing.value, channel.isActive else { return }
-        guard channel.isWritable else { return closeOnLoop(.tooSlow) }
+        guard !closing.value, channel.isActive else {
+            if sentClose.value == .tooSlow { metrics.outboundDrops.increment() }
+            return
+        }
+        guard channel.isWritable else {
+            metrics.outboundDrops.increment()
+            return closeOnLoop(.tooSlow)
+        }
         if let rawWriter {
             rawWriter.value.write(NIOAny(frame), promise: nil)
         } else {
@@ -64,6 +79,7 @@ final class ConnectionHandle: Sendable, Hashable {
     func closeOnLoop(_ code: CloseCode) {
         guard !closing.value else { return }
         closing.value = true
+        sentClose.value = code
         channel.writeAndFlush(Self.closeFrame(code, allocator: channel.allocator), promise: nil)
         let channel = self.channel
         channel.eventLoop.scheduleTask(in: limits.closeTimeout) { channel.close(promise: nil) }
@@ -78,6 +94,7 @@ final class ConnectionHandle: Sendable, Hashable {
     func closeWithoutHandshake(_ code: CloseCode) {
         guard !closing.value else { return }
         closing.value = true
+        sentClose.value = code
         let channel = self.channel
         channel.writeAndFlush(Self.closeFrame(code, allocator: channel.allocator)).whenComplete { _ in
             channel.close(mode: .output, promise: nil)

@@ -21,21 +21,28 @@ final class Dispatcher: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// `deliveredThrough`, published for the event loops.
     private let cursor: Atomic<Int64>
+    /// When the storage thread last finished a round (`DispatchTime` uptime, ns): the relay's
+    /// health check tells a stalled storage thread from a quiet one (a round runs at least
+    /// every poll interval).
+    private let lastRound: Atomic<UInt64>
     /// Everything the storage thread alone touches.
     private let thread: ThreadConfined<StorageThread>
 
     static let catchUpPageSize = 500
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention()) throws {
+         pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention(),
+         metrics: RelayMetrics = .disabled) throws {
         queue = SendQueue(limits: limits, pollInterval: pollInterval)
         // Deliver from now on; a client that was away resumes with `since`.
         let head = try store.latestSeq()
         // Nobody is connected to a relay that is starting.
         try store.resetPresence()
         cursor = Atomic(head)
+        lastRound = Atomic(DispatchTime.now().uptimeNanoseconds)
         thread = ThreadConfined(StorageThread(store: store, registry: registry, limits: limits,
-                                                      logger: logger, retention: retention, head: head))
+                                                      logger: logger, retention: retention, head: head,
+                                                      metrics: metrics))
     }
 
     func start() {
@@ -53,6 +60,11 @@ final class Dispatcher: Sendable {
     /// The seq of the last event fanned out. A connection accepted now is owed every event
     /// after it.
     var deliveryCursor: Int64 { cursor.load(ordering: .acquiring) }
+
+    /// Seconds since the storage thread last finished a round.
+    var secondsSinceLastRound: Double {
+        Double(DispatchTime.now().uptimeNanoseconds &- lastRound.load(ordering: .relaxed)) / 1e9
+    }
 
     /// Registers a connection, first sending it what `join.start` says it is owed. Happens on
     /// the storage thread between rounds, so that nothing is missed or doubled between the
@@ -77,6 +89,7 @@ final class Dispatcher: Sendable {
             let delivered = thread.value.process(round)
             cursor.store(delivered, ordering: .releasing)
             thread.value.pruneIfDue()
+            lastRound.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             if round.isLast { return }
         }
     }
@@ -101,19 +114,22 @@ private final class StorageThread {
     private let fanOut: FanOut
     private let signals: SignalHandler
     private let retention: EventRetention
+    private let metrics: RelayMetrics
     private var deliveredThrough: Int64
     private var nextPrune: TimeInterval = 0
     private var pruneBacklog = false
+    private static let pruneBusyWaitMilliseconds: Int32 = 200
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         retention: EventRetention, head: Int64) {
+         retention: EventRetention, head: Int64, metrics: RelayMetrics) {
         self.store = store
+        self.metrics = metrics
         self.registry = registry
         self.logger = logger
         self.retention = retention
         encoder = EventEncoder(store: store)
         replay = Replay(store: store, registry: registry, encoder: encoder, limits: limits)
-        commitRound = CommitRound(store: store, logger: logger)
+        commitRound = CommitRound(store: store, logger: logger, metrics: metrics.database)
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
         signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
         deliveredThrough = head
@@ -145,7 +161,8 @@ private final class StorageThread {
         for (handle, frame) in outcome.replies {
             outbox.add(handle, encoder.encode(frame))
         }
-        outbox.flush()
+        let delivered = outbox.flush()
+        if delivered > 0 { metrics.deliveries.increment(by: delivered) }
         return deliveredThrough
     }
 
@@ -181,10 +198,18 @@ private final class StorageThread {
     func pruneIfDue() {
         let now = ProcessInfo.processInfo.systemUptime
         guard pruneBacklog || now >= nextPrune else { return }
+        // Pruning can wait: while another process holds the write lock it gives up after a
+        // moment and tries again at the next interval, instead of holding this thread (and the
+        // sends queued behind it) for a whole busy timeout.
+        store.connection.setBusyWait(milliseconds: Self.pruneBusyWaitMilliseconds)
+        defer { store.connection.setBusyWait(milliseconds: store.connection.busyTimeoutMilliseconds) }
         do {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
             pruneBacklog = deleted >= retention.batch
             if deleted > 0 { logger.info("pruned events", metadata: ["count": "\(deleted)"]) }
+        } catch let error as StorageError where error.isBusy {
+            logger.warning("pruning events skipped: the database is locked")
+            pruneBacklog = false
         } catch {
             logger.error("pruning events failed", metadata: ["error": "\(error)"])
             pruneBacklog = false

@@ -30,12 +30,15 @@ struct Outbox {
     /// One batch per event loop that has something to send; there are as many loops as cores,
     /// so a linear search beats hashing.
     private var batches: [LoopBatch] = []
+    /// Frames queued since the last flush (one per connection a frame goes to).
+    private var frameCount = 0
 
     var isEmpty: Bool { batches.isEmpty }
 
     /// Queues `frame` for one connection.
     mutating func add(_ handle: ConnectionHandle, _ frame: ByteBuffer) {
         batches[slot(of: handle.eventLoop)].add(handle, frame)
+        frameCount += 1
     }
 
     /// Queues `frame` for every connection in `handles`, with one copy of it per event loop.
@@ -53,6 +56,7 @@ struct Outbox {
             }
             batches[slot].add(handle, local)
         }
+        frameCount += handles.count
     }
 
     private mutating func slot(of loop: EventLoop) -> Int {
@@ -61,8 +65,10 @@ struct Outbox {
         return batches.count - 1
     }
 
-    /// Sends everything collected, in order per connection.
-    mutating func flush() {
+    /// Sends everything collected, in order per connection; returns how many frames that was
+    /// (the round's deliveries, counted here once rather than per frame on the event loops).
+    @discardableResult
+    mutating func flush() -> Int {
         for batch in batches {
             let connections = batch.connections
             let frames = batch.frames
@@ -74,5 +80,8 @@ struct Outbox {
             }
         }
         batches.removeAll(keepingCapacity: true)
+        let count = frameCount
+        frameCount = 0
+        return count
     }
 }

@@ -14,6 +14,9 @@ struct PendingSend: Sendable {
     let senderID: Int64
     let target: Target
     let draft: MessageDraft
+    /// When the socket handed it over: its round waits for a locked database no longer than
+    /// the busy timeout from here.
+    let queuedAt = ContinuousClock.now
 }
 
 /// A connection to register, and where its stream starts.

@@ -16,29 +16,36 @@ final class RelayServer: Sendable {
     private let serverChannel: Channel
     private let notificationChannel: Channel
     private let checkpointer: Checkpointer
+    private let operations: RelayOperations
 
-    init(configuration: Configuration, limits: RelayLimits, logger: Logger) throws {
+    init(configuration: Configuration, limits: RelayLimits, logger: Logger, metrics export: MetricsExport) throws {
         self.configuration = configuration
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         let registry = ConnectionRegistry()
+        let metrics = RelayMetrics(factory: export.factory)
         // Checkpoints stay out of the storage thread until the WAL reaches 40 MB: at SQLite's
         // 1,000 pages its commits crossed the threshold every 30 ms under the WebSocket ingest
         // load, stopping delivery while they copied and synced (20.7k → 18.5k msgs/s).
-        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1)
+        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1,
+                                        synchronous: configuration.databaseSynchronous)
         self.checkpointer = checkpointer
         let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000,
-                                     checkpointer: checkpointer)
+                                     checkpointer: checkpointer, synchronous: configuration.databaseSynchronous,
+                                     metrics: metrics.database)
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
-                                        retention: retention)
+                                        retention: retention, metrics: metrics)
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
         let context = RelayContext(registry: registry, dispatcher: dispatcher,
                                    tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
-                                   limits: limits, logger: logger, now: now)
+                                   limits: limits, logger: logger, now: now, metrics: metrics)
         self.context = context
+        let operations = RelayOperations(export: export, metrics: metrics, dispatcher: dispatcher, registry: registry,
+                                         databasePath: configuration.databasePath, logger: logger)
+        self.operations = operations
         let authenticator = UpgradeAuthenticator(tokens: context.tokens, now: now)
 
         serverChannel = try ServerBootstrap(group: group)
@@ -47,7 +54,7 @@ final class RelayServer: Sendable {
                                 value: .init(low: limits.maxQueuedBytes / 4, high: limits.maxQueuedBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configure(channel, context: context, authenticator: authenticator)
+                    try Self.configure(channel, context: context, authenticator: authenticator, operations: operations)
                 }
             }
             .bind(unixDomainSocketPath: configuration.relaySocketPath, cleanupExistingSocketFile: true)
@@ -72,7 +79,7 @@ final class RelayServer: Sendable {
     }
 
     private static func configure(_ channel: Channel, context: RelayContext,
-                                  authenticator: UpgradeAuthenticator) throws {
+                                  authenticator: UpgradeAuthenticator, operations: RelayOperations) throws {
         let limits = context.limits
         // Read when the upgrade is accepted, before the 101 goes out; see `Dispatcher.join`.
         let acceptedAt = NIOLoopBoundBox<Int64>(0, eventLoop: channel.eventLoop)
@@ -99,13 +106,15 @@ final class RelayServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
-                        WebSocketHandler(relay: context, userID: userID, stream: stream, acceptedAt: acceptedAt.value),
+                        WebSocketHandler(relay: context, userID: userID, stream: stream, acceptedAt: acceptedAt.value,
+                                         requestID: RelayOperations.requestID(head.headers)),
                     ])
                 }
             })
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-        try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(authenticator: authenticator),
+        try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(authenticator: authenticator,
+                                                                          operations: operations, logger: context.logger),
                                                        name: HTTPRefusalHandler.name)
     }
 
@@ -119,6 +128,7 @@ final class RelayServer: Sendable {
         let deadline = Date(timeIntervalSinceNow: 2)
         while context.registry.count > 0 && Date() < deadline { usleep(20_000) }
         try? notificationChannel.close().wait()
+        operations.shutdown()
         try? group.syncShutdownGracefully()
         checkpointer.stop()
         unlink(configuration.relaySocketPath)

@@ -1,0 +1,41 @@
+import Domain
+import Foundation
+import Logging
+import Storage
+
+/// Removes what an FCGIApp killed in the middle of an upload left in the uploads directory:
+/// a hidden partial file (`.upload-<uuid>.part`, killed while the body streamed in), or a
+/// stored name no file row points at (killed between the rename and the commit). Neither was
+/// ever acknowledged or can be reached through a URL that a client was given.
+///
+/// Runs at start-up, before the sockets listen: scripts/run allows one FCGIApp per DATA_DIR,
+/// so no upload is under way then.
+enum UploadSweep {
+    static func run(directory: String, store: Store, logger: Logger) throws {
+        var removed: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let orphan: Bool
+            if name.hasPrefix(".upload-") && name.hasSuffix(".part") {
+                orphan = true
+            } else if isStoredName(name) {
+                orphan = try store.file(storedName: name) == nil
+            } else {
+                orphan = false  // not ours (an operator's file): left alone
+            }
+            if orphan && unlink(directory + "/" + name) == 0 { removed.append(name) }
+        }
+        if !removed.isEmpty {
+            logger.notice("removed unfinished uploads", metadata: ["count": "\(removed.count)",
+                                                                    "files": "\(removed.prefix(20).joined(separator: " "))"])
+        }
+    }
+
+    /// `<uuid>.<ext>` as `UploadNaming.storedName` makes them.
+    static func isStoredName(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 36, (1...10).contains(parts[1].count) else { return false }
+        let hex = parts[0].unicodeScalars.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) || $0 == "-" }
+        let ext = parts[1].unicodeScalars.allSatisfy { ("0"..."9").contains($0) || ("a"..."z").contains($0) }
+        return hex && ext && UUID(uuidString: String(parts[0])) != nil
+    }
+}

@@ -1,0 +1,3 @@
+// ScaleSeed: writes a large messenger database straight into SQLite for
+// `scripts/bench --scale`. `ScaleSeed --help`.
+ScaleSeedCommand.main()

@@ -1,0 +1,141 @@
+"""Helpers for the fault tests (issue 19): a stack of the test module's own (each breaks it),
+the database's write-visible state, and every REST write kind as one call."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+import helpers
+from conftest import cleanup_stack, start_stack, stop_stack
+from events_helpers import reaction_path
+
+TIMEOUT = 30
+
+
+def own_stack(prefix: str, **overrides: str):
+    """A generator for a module fixture: a stack started for this module alone, stopped (and
+    checked to stop cleanly) afterwards."""
+    stack = start_stack(prefix=prefix, **overrides)
+    try:
+        yield stack
+    finally:
+        try:
+            stop_stack(stack)
+        finally:
+            cleanup_stack(stack)
+
+
+def db_file(stack) -> Path:
+    return stack.data_dir / "messenger.db"
+
+
+def read_db(stack) -> sqlite3.Connection:
+    connection = sqlite3.connect(f"file:{db_file(stack)}?mode=ro", uri=True, timeout=10)
+    connection.execute("PRAGMA busy_timeout = 10000")
+    return connection
+
+
+def write_db(stack) -> sqlite3.Connection:
+    connection = sqlite3.connect(str(db_file(stack)), timeout=10, isolation_level=None)
+    connection.execute("PRAGMA busy_timeout = 10000")
+    return connection
+
+
+# Every table a write touches; the fingerprint of the database is all their rows.
+STATE_TABLES = ("users", "chats", "chat_members", "messages", "message_files", "files",
+                "reactions", "blocks", "events", "event_log")
+
+
+def db_state(stack) -> dict[str, list[tuple]]:
+    """Every row of every table a write can change (tables this schema lacks are skipped)."""
+    connection = read_db(stack)
+    try:
+        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        state = {}
+        for table in STATE_TABLES:
+            if table in names:
+                state[table] = sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        return state
+    finally:
+        connection.close()
+
+
+def integrity(stack) -> tuple[str, list]:
+    connection = read_db(stack)
+    try:
+        return (connection.execute("PRAGMA integrity_check").fetchone()[0],
+                connection.execute("PRAGMA foreign_key_check").fetchall())
+    finally:
+        connection.close()
+
+
+def request(stack, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+    headers = dict(kwargs.pop("headers", None) or {})
+    if token:
+        headers.update(helpers.auth(token))
+    kwargs.setdefault("timeout", TIMEOUT)
+    return requests.request(method, stack.base_url + path, headers=headers, **kwargs)
+
+
+def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response | None, float, str]:
+    """(response or None, seconds, error text)."""
+    start = time.monotonic()
+    try:
+        response = call()
+        return response, time.monotonic() - start, ""
+    except requests.RequestException as error:
+        return None, time.monotonic() - start, repr(error)
+
+
+def rest_writes(stack, owner, member, outsider, chat_id: int, message_id: int, victim_id: int,
+                tag: str) -> dict[str, Callable[[], requests.Response]]:
+    """One call per REST write kind, each of which succeeds on a healthy stack (and changes
+    the database): message, legacy send, edit, delete, reaction, read marker, rename,
+    membership, role, profile, block, direct chat, upload."""
+    def go(method, path, token, **kwargs):
+        return lambda: request(stack, method, path, token, **kwargs)
+    return {
+        "message": go("POST", f"/chats/{chat_id}/messages", owner.token,
+                      json={"content": f"msg {tag}", "nonce": f"nonce-{tag}"}),
+        "legacy send": go("POST", "/send", owner.token, json={"receiver_username": member.username, "content": f"legacy {tag}"}),
+        "edit": go("PATCH", f"/chats/{chat_id}/messages/{message_id}", owner.token, json={"content": f"edited {tag}"}),
+        "delete": go("DELETE", f"/chats/{chat_id}/messages/{victim_id}", owner.token),
+        "reaction": go("PUT", reaction_path(chat_id, message_id, "👍"), member.token),
+        "read marker": go("POST", f"/chats/{chat_id}/read", member.token, json={"message_id": message_id}),
+        "rename": go("PATCH", f"/chats/{chat_id}", owner.token, json={"name": f"renamed {tag}"}),
+        "add member": go("POST", f"/chats/{chat_id}/members", owner.token, json={"user_ids": [outsider.id]}),
+        "role": go("PATCH", f"/chats/{chat_id}/members/{member.id}", owner.token, json={"role": "admin"}),
+        "profile": go("PATCH", "/users/me", member.token, json={"display_name": f"Member {tag}"}),
+        "block": go("PUT", f"/users/me/blocks/{outsider.id}", member.token),
+        "direct chat": go("POST", "/chats/initiate", outsider.token, json={"target_username": owner.username}),
+        "upload": go("POST", "/upload?v=2", owner.token,
+                     files={"file": (f"f-{tag}.txt", b"x" * 20_000, "text/plain")}),
+    }
+
+
+def new_user(stack, prefix: str) -> helpers.User:
+    username = helpers.unique_username(prefix)
+    response = request(stack, "POST", "/login", json={"username": username})
+    token = helpers.ok_json(response)["token"]
+    return helpers.User(username=username, token=token, id=helpers.decode_token(token)["user_id"],
+                        headers=helpers.auth(token))
+
+
+def group_with_messages(stack, owner, member, count: int = 2) -> tuple[int, list[int]]:
+    chat = helpers.ok_json(request(stack, "POST", "/chats", owner.token,
+                                   json={"name": "faults", "participants": [member.id]}))
+    ids = []
+    for index in range(count):
+        message = helpers.ok_json(request(stack, "POST", f"/chats/{chat['id']}/messages", owner.token,
+                                          json={"content": f"seed {index}"}))
+        ids.append(message["id"])
+    return chat["id"], ids
+
+
+def visible_files(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []

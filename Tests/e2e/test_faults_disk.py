@@ -1,0 +1,163 @@
+"""A full disk (issue 19): DATA_DIR is a 48 MB tmpfs (mounted by the test, as root), filled to
+the last byte by a file of the test's own.
+
+Uploads that no longer fit answer 507 {"error"} and leave no file behind (not even the hidden
+partial one); message writes answer 503 {"error"} over REST and an ERROR with the nonce over
+the WebSocket; reads keep answering; the database passes PRAGMA integrity_check; and once the
+space is freed every write succeeds again on the same processes. The mount is removed
+afterwards whatever happens. ~20 s."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import helpers
+from conftest import cleanup_stack, start_stack, stop_stack
+from faults_helpers import db_file, group_with_messages, integrity, new_user, request
+from stream_helpers import P2Client
+from ws_helpers import run
+
+SIZE = "48m"
+
+
+def mounted(path: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def small_disk():
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    path = Path(tempfile.mkdtemp(prefix="msgr-disk-"))
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(path)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        path.rmdir()
+        pytest.fail(f"cannot mount a tmpfs on {path}: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        # Lazily, so that a process still holding a file there cannot keep the mount.
+        if mounted(path):
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)
+        assert not mounted(path), f"{path} is still mounted"
+
+
+@pytest.fixture(scope="module")
+def stack(small_disk):
+    stack = start_stack(data_dir=small_disk)
+    try:
+        yield stack
+    finally:
+        try:
+            stop_stack(stack)
+        finally:
+            cleanup_stack(stack)
+
+
+def fill(path: Path) -> int:
+    """Writes `path` until the filesystem refuses another byte; returns its size."""
+    written = 0
+    with open(path, "wb", buffering=0) as filler:
+        for chunk in (1 << 20, 1 << 12, 1):
+            block = b"\0" * chunk
+            while True:
+                try:
+                    filler.write(block)
+                    written += chunk
+                except OSError as error:
+                    assert error.errno in (errno.ENOSPC, errno.EDQUOT), error
+                    break
+    return written
+
+
+def all_upload_files(stack) -> list[str]:
+    return sorted(os.listdir(stack.uploads_dir))
+
+
+def test_full_disk_refuses_uploads_and_writes_cleanly_and_recovers_when_space_is_freed(stack):
+    owner, member = new_user(stack, "do"), new_user(stack, "dm")
+    chat_id, _ = group_with_messages(stack, owner, member)
+    pids = stack.child_pids()
+
+    async def scenario():
+        ws = await P2Client.open(stack, owner)
+        # An empty WAL: the first commit after the fill needs new blocks at once.
+        connection = sqlite3.connect(str(db_file(stack)), timeout=10)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+        uploads_before = all_upload_files(stack)
+        filler = stack.data_dir / "filler.bin"
+        fill(filler)
+        try:
+            # An upload that does not fit: 507, nothing left in uploads/ (hidden files included).
+            response = request(stack, "POST", "/upload?v=2", owner.token,
+                               files={"file": ("big.bin", os.urandom(2 << 20), "application/octet-stream")})
+            body = helpers.assert_error(response, 507, 413)
+            assert all_upload_files(stack) == uploads_before
+
+            # REST message writes: 503 {"error"} (none half there: checked below).
+            refused = []
+            for index in range(20):
+                response = request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
+                                   json={"content": f"on a full disk {index}"})
+                assert response.status_code in (200, 503), (response.status_code, response.text[:300])
+                if response.status_code == 503:
+                    body = helpers.assert_error(response, 503)
+                    assert "disk" in body["error"], body
+                    refused.append(index)
+            assert refused == list(range(20)), f"only {refused} of 20 refused on a full disk"
+            # Other write kinds too.
+            response = request(stack, "PATCH", "/users/me", member.token, json={"display_name": "full"})
+            helpers.assert_error(response, 503)
+
+            # WebSocket sends: an ERROR with each nonce.
+            nonces = [f"disk-{n}" for n in range(3)]
+            for nonce in nonces:
+                await ws.send({"chat_id": chat_id, "content": f"ws {nonce}", "nonce": nonce})
+            answers = {}
+            while len(answers) < len(nonces):
+                frame = await ws.recv(timeout=15)
+                assert frame.get("op") == "ERROR", frame
+                answers[frame["d"]["nonce"]] = frame["d"]["message"]
+            assert sorted(answers) == sorted(nonces)
+            assert all("disk" in message for message in answers.values()), answers
+
+            # Reads still answer.
+            page = helpers.ok_json(request(stack, "GET", f"/chats/{chat_id}/messages?v=2", member.token))
+            assert [m["content"] for m in page["messages"]] == ["seed 0", "seed 1"]
+            assert integrity(stack) == ("ok", [])
+        finally:
+            filler.unlink()
+
+        # Space is back: every write kind succeeds, on the same processes.
+        message = helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
+                                          json={"content": "after the disk was freed"}))
+        helpers.ok_json(request(stack, "PATCH", "/users/me", member.token, json={"display_name": "freed"}))
+        receipt = helpers.ok_json(request(stack, "POST", "/upload?v=2", owner.token,
+                                          files={"file": ("big.bin", os.urandom(2 << 20), "application/octet-stream")}))
+        assert receipt["size_bytes"] == 2 << 20
+        await ws.send({"chat_id": chat_id, "content": "ws after", "nonce": "disk-after"})
+        frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR"), timeout=15)
+        assert frame["op"] == "ACK" and frame["d"]["nonce"] == "disk-after", frame
+        await ws.close()
+        return message
+
+    message = run(scenario(), timeout=120)
+    assert stack.child_pids() == pids, "a process was restarted"
+    page = helpers.ok_json(request(stack, "GET", f"/chats/{chat_id}/messages?v=2", member.token))
+    assert [m["content"] for m in page["messages"]] == ["seed 0", "seed 1", "after the disk was freed", "ws after"]
+    assert page["messages"][2]["id"] == message["id"]
+    assert integrity(stack) == ("ok", [])
+    assert len(all_upload_files(stack)) == 1
