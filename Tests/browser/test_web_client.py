@@ -502,8 +502,9 @@ def test_offline_window_resumes_with_everything_exactly_once(people, api):
     assert bob.visible("conn-banner")
 
     # Back online: one resume with `since` brings everything, once each, in order.
+    # Coming online reconnects at once (the browser's online event), not after the backoff.
     bob.network(ONLINE)
-    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=20)
+    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=8)
     expected = ["hi", "before 1", "before 2", "while away 1", "while away 2", "while away 3", "sent while offline"]
     bob.wait(lambda: bob.texts() == expected, "every message exactly once")
     bob.wait(lambda: [m for m in bob.messages() if m["text"] == "before 2" and m["reactions"] == ["❤️1"]], "the reaction from while away")
