@@ -740,3 +740,39 @@ def test_chat_list_keeps_newest_activity_first_with_unread_counts(people, api):
     alice.open_chat(carol.username)
     alice.wait(lambda: badge(carol.username) is None, "carol's badge cleared by reading")
     assert badge(bob.username) == "1"
+
+
+def test_offline_past_the_retention_resyncs_from_rest(people, stack):
+    """Last in the file: it prunes every event so far (fresh logins are unaffected; only a
+    resume from before the cut gets RESYNC)."""
+    from stream_helpers import backdate_and_wait_pruned, head_seq
+
+    alice, bob = people
+    chat_between(alice, bob)
+    alice.send("kept 1")
+    bob.wait(lambda: bob.texts() == ["hi", "kept 1"], "the messages before going offline")
+    bob.network(OFFLINE)
+    bob.js("window.__testSockets.forEach(s => s.close())")
+    bob.wait(lambda: bob.visible("conn-banner"), "the reconnecting banner")
+    alice.send("missed 1")
+    alice.send("missed 2")
+    alice.message_action("kept 1", "React")
+    alice.pick_reaction("🎉")
+    alice.wait(lambda: [m for m in alice.messages() if m["text"] == "kept 1" and m["reactions"] == ["🎉1"]], "alice's 🎉")
+    # Everything bob missed is older than the retention now: his `since` gets RESYNC.
+    backdate_and_wait_pruned(stack, head_seq(stack))
+    access_log = stack.log_dir / "nginx_access.log"
+    log_start = access_log.stat().st_size
+    bob.network(ONLINE)
+    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=8)
+    bob.wait(lambda: bob.texts() == ["hi", "kept 1", "missed 1", "missed 2"], "the state refetched over REST, once each")
+    bob.wait(lambda: [m for m in bob.messages() if m["text"] == "kept 1" and m["reactions"] == ["🎉1"]], "the reaction, refetched")
+    assert bob.chat_item(alice.username).find_element(By.CSS_SELECTOR, ".ci-preview").text == "missed 2"
+    with open(access_log, "rb") as f:
+        f.seek(log_start)
+        after = f.read().decode(errors="replace")
+    assert '"GET /chats HTTP' in after and "/messages HTTP" in after, "no refetch over REST after the RESYNC"
+    # The stream goes on live after the RESYNC.
+    alice.send("live again")
+    bob.wait(lambda: bob.texts()[-1:] == ["live again"], "a live message after the RESYNC")
+    assert bob.texts().count("live again") == 1
