@@ -23,13 +23,14 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CArgon2", path: "Sources/CArgon2"),
 
         // Models, JSON, tokens, configuration, the notification wire format, and the log and
         // metrics formats (Prometheus), shared by both processes.
         .target(
             name: "Domain",
             dependencies: [
-                "COpenSSL",
+                "COpenSSL", "CArgon2",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// One `Store` shared by all threads of a process for its writes, used by one at a time,
@@ -36,10 +37,13 @@ public final class SerializedStore: @unchecked Sendable {
     }
 
     private let metrics: DatabaseMetrics
+    /// The send limit every message posted here is held to (`RATE_SEND`); nil = off.
+    public let sendLimit: RateLimit?
 
-    public init(_ store: Store, metrics: DatabaseMetrics = .disabled) {
+    public init(_ store: Store, metrics: DatabaseMetrics = .disabled, sendLimit: RateLimit? = nil) {
         self.store = store
         self.metrics = metrics
+        self.sendLimit = sendLimit
     }
 
     /// Runs `body` with the shared store, alone.
@@ -89,7 +93,7 @@ public final class SerializedStore: @unchecked Sendable {
             let results: [Result<PostedMessage, any Error>]
             do {
                 results = try perform(since: batch[0].queuedAt) { store in
-                    metrics.commit(count: batch.count) { store.post(batch.map(\.outgoing)) }
+                    metrics.commit(count: batch.count) { store.post(batch.map(\.outgoing), sendLimit: sendLimit) }
                 }
             } catch {
                 results = batch.map { _ in .failure(error) }

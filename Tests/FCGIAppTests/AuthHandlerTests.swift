@@ -46,9 +46,9 @@ import Testing
         (#"{"username":5}"#, "username must be a string, got number"),
         (#"{"username":["alice"]}"#, "username must be a string, got array"),
         (#"{"username":""}"#, "username must not be empty"),
-        (#"{"username":"1abc"}"#, "username must start with a letter"),
+        (#"{"username":"1abc"}"#, "username must start with a letter (of any script), not '1' (U+0031)"),
         (#"{"username":"a\u0000b"}"#, "username must not contain NUL characters"),
-        (#"{"username":"al ice"}"#, "username may contain only letters, digits, '_', '.' and '-'"),
+        (#"{"username":"al ice"}"#, "username may contain only letters, digits, '_', '.' and '-'; U+0020 is not allowed"),
         (#"{"username":"\#(String(repeating: "a", count: 5000))"}"#, "username must be at most 32 characters"),
     ])
     func badLoginBodiesAre400AndWriteNothing(_ body: String, _ message: String) throws {
@@ -163,8 +163,10 @@ import Testing
     }
 
     @Test func tokenOfAUserThatDoesNotExist() {
-        let ghost = app.tokens.issue(userID: 999, username: "ghost", now: app.clock.now)
-        expect401(["Authorization": "Bearer " + ghost], "the token's user no longer exists")
+        // Signed with our key, for a session this database never had (another database
+        // under the same secret).
+        let ghost = app.tokens.issue(userID: 999, username: "ghost", sessionID: 999, now: app.clock.now)
+        expect401(["Authorization": "Bearer " + ghost], "the token's session no longer exists; log in again")
     }
 
     @Test func lowerCaseSchemeAndHeaderNameWork() {

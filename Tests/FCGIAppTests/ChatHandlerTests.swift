@@ -47,7 +47,7 @@ import Testing
         (#"{"target_id":0}"#, 400, "target_id must be a positive integer"),
         (#"{"target_id":2.5}"#, 400, "target_id must be an integer within 64 bits"),
         (#"{"target_id":99999999999999999999}"#, 400, "target_id must be an integer within 64 bits"),
-        (#"{"target_username":"1abc"}"#, 400, "username must start with a letter"),
+        (#"{"target_username":"1abc"}"#, 400, "username must start with a letter (of any script), not '1' (U+0031)"),
         (#"{"target_username":7}"#, 400, "target_username must be a string, got number"),
         ("not json", 400, "malformed JSON: invalid literal"),
     ])

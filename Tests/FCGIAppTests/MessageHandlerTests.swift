@@ -182,7 +182,7 @@ import Testing
         (#"{"receiver_username":"bob","content":""}"#, 400, "a message needs non-empty content or files"),
         (#"{"receiver_username":"bob","content":7}"#, 400, "content must be a string, got number"),
         (#"{"content":"x"}"#, 400, "receiver_username is required"),
-        (#"{"receiver_username":"1x","content":"x"}"#, 400, "username must start with a letter"),
+        (#"{"receiver_username":"1x","content":"x"}"#, 400, "username must start with a letter (of any script), not '1' (U+0031)"),
         ("[1]", 400, "expected a JSON object, got array"),
     ])
     func badSends(_ body: String, _ status: Int, _ message: String) throws {

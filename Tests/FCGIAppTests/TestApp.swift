@@ -24,12 +24,21 @@ final class TestApp {
     let tokens: TokenService
     let clock = Clock()
     let context: Context
+    let revokedSessions: RevokedSessions
     let router = API.router()
+
+    /// One hasher for every test: its dummy hash costs an Argon2id run.
+    static let hasher = Result { try PasswordHasher() }
+    static func passwords() throws -> PasswordSlots {
+        PasswordSlots(hasher: try hasher.get(), maxRunning: 2, maxAdmitted: 2)
+    }
 
     init(environment extra: [String: String] = [:],
          busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws {
         directory = FileManager.default.temporaryDirectory.path + "/fcgiapp-tests-" + UUID().uuidString
-        var environment = ["DATA_DIR": directory, "JWT_SECRET": Self.secret, "MIGRATIONS_DIR": Self.migrationsDirectory]
+        // Rate limits off unless a test turns one on.
+        var environment = ["DATA_DIR": directory, "JWT_SECRET": Self.secret, "MIGRATIONS_DIR": Self.migrationsDirectory,
+                           "RATE_LOGIN": "0", "RATE_SEND": "0", "RATE_UPLOAD": "0", "RATE_SEARCH": "0"]
         environment.merge(extra) { _, new in new }
         configuration = try Configuration(environment: environment)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
@@ -41,8 +50,11 @@ final class TestApp {
         let clock = self.clock
         // As in FCGIApp: reads on the worker's own connection, writes on one shared connection.
         let writer = SerializedStore(Store(connection: try Connection(path: configuration.databasePath,
-                                                                      busyTimeoutMilliseconds: busyTimeoutMilliseconds)))
-        context = Context(store: store, writer: writer, tokens: tokens, notifier: nil, configuration: configuration,
+                                                                      busyTimeoutMilliseconds: busyTimeoutMilliseconds)),
+                                     sendLimit: configuration.rateLimits.send)
+        revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        context = Context(store: store, writer: writer, tokens: tokens, revokedSessions: revokedSessions,
+                          passwords: try Self.passwords(), notifier: nil, configuration: configuration,
                           logger: Logger(label: "test"), now: { clock.now })
     }
 
@@ -58,8 +70,7 @@ final class TestApp {
             let handler = try router.resolve(&request)
             response = try handler(&request, context)
         } catch {
-            let mapped = HTTPError.from(error).error
-            response = .error(mapped.status, mapped.message)
+            response = HTTPError.from(error).error.response
         }
         return TestResponse(response)
     }

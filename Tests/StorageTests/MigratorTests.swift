@@ -27,7 +27,8 @@ import Testing
 
     @Test func appliesOnceAndRecords() throws {
         let connection = try database.connection()
-        let every = Array(1...Migrator.schemaVersion)
+        // Versions may have gaps (each branch numbers its own), so the expectation is the files'.
+        let every = try migrator.migrations.map(\.version)
         #expect(try migrator.migrate(connection) == every)
         #expect(try Migrator.currentVersion(connection) == Migrator.schemaVersion)
 
@@ -50,7 +51,8 @@ import Testing
         #expect(try migrator.migrate(connection) == [])
         // A second connection, as another process would have, also finds nothing to do.
         #expect(try migrator.migrate(database.connection()) == [])
-        #expect(try connection.statement("SELECT count(*) FROM schema_migrations").first { $0.int(0) } == Migrator.schemaVersion)
+        #expect(try connection.statement("SELECT count(*) FROM schema_migrations").first { $0.int(0) }
+                    == Int64(try migrator.migrations.count))
     }
 
     @Test func checkSchemaAcceptsTheCurrentVersion() throws {

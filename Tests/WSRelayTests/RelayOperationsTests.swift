@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Logging
+import Storage
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -17,13 +18,16 @@ import Testing
     let export = MetricsExport()
     let relay: RelayContext
     let operations: RelayOperations
+    let revokedSessions: RevokedSessions
 
     init() throws {
         database = try TestDatabase()
         let metrics = RelayMetrics(factory: export.factory)
         let dispatcher = try Dispatcher(store: database.store(), registry: registry, limits: RelayLimits(),
                                         logger: Logger(label: "test"), metrics: metrics)
-        relay = RelayContext(registry: registry, dispatcher: dispatcher, tokens: tokens, limits: RelayLimits(),
+        revokedSessions = try RevokedSessions(path: database.path)
+        relay = RelayContext(registry: registry, dispatcher: dispatcher, tokens: tokens,
+                             revokedSessions: revokedSessions, sessions: SessionSockets(), limits: RelayLimits(),
                              logger: Logger(label: "test"), now: { 1_000 }, metrics: metrics)
         operations = RelayOperations(export: export, metrics: metrics, dispatcher: dispatcher, registry: registry,
                                      databasePath: database.path, logger: Logger(label: "test"))
@@ -32,7 +36,7 @@ import Testing
     private var rendered: String { String(decoding: export.render(), as: UTF8.self) }
 
     private func socket() throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: WebSocketHandler(relay: relay, userID: nil, acceptedAt: 0, requestID: "r1"))
+        let channel = EmbeddedChannel(handler: WebSocketHandler(relay: relay, identity: nil, acceptedAt: 0, requestID: "r1"))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -65,7 +69,7 @@ import Testing
     }
 
     @Test func healthzOnTheRelaySocketAnswersFromTheEventLoop() throws {
-        let authenticator = UpgradeAuthenticator(tokens: tokens, now: { 1_000 })
+        let authenticator = UpgradeAuthenticator(tokens: tokens, revokedSessions: revokedSessions, now: { 1_000 })
         let channel = EmbeddedChannel(handler: HTTPRefusalHandler(authenticator: authenticator, operations: operations,
                                                                   logger: Logger(label: "test")))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Storage
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -12,17 +13,21 @@ import Testing
     let tokens = TokenService(secret: Array("0123456789abcdef0123456789abcdef".utf8))
     let registry = ConnectionRegistry()
     let relay: RelayContext
+    let database: TestDatabase
 
     init() throws {
         let database = try TestDatabase()
+        self.database = database
         let dispatcher = try Dispatcher(store: database.store(), registry: registry, limits: RelayLimits(),
                                         logger: Logger(label: "test"))
-        relay = RelayContext(registry: registry, dispatcher: dispatcher, tokens: tokens, limits: RelayLimits(),
-                             logger: Logger(label: "test"), now: { 1_000 })
+        relay = RelayContext(registry: registry, dispatcher: dispatcher, tokens: tokens,
+                             revokedSessions: try RevokedSessions(path: database.path), sessions: SessionSockets(),
+                             limits: RelayLimits(), logger: Logger(label: "test"), now: { 1_000 })
     }
 
     func channel(userID: Int64? = nil) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: WebSocketHandler(relay: relay, userID: userID, acceptedAt: 0))
+        let identity = userID.map { Identity(userID: $0, sessionID: $0 * 100) }
+        let channel = EmbeddedChannel(handler: WebSocketHandler(relay: relay, identity: identity, acceptedAt: 0))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -46,13 +51,13 @@ import Testing
     /// READY at once; the registration itself goes through the dispatcher (`DispatcherTests`).
     @Test func identifyAnswersReady() throws {
         let channel = try channel()
-        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#,
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", sessionID: 4, now: 1_000))"}}"#,
                  to: channel)
         #expect(try nextText(channel) == #"{"op":"READY","d":{"user_id":4}}"#)
         // Identifying again: the same user is answered READY again, anyone else an ERROR.
-        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#, to: channel)
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", sessionID: 4, now: 1_000))"}}"#, to: channel)
         #expect(try nextText(channel) == #"{"op":"READY","d":{"user_id":4}}"#)
-        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 5, username: "eve", now: 1_000))"}}"#, to: channel)
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 5, username: "eve", sessionID: 5, now: 1_000))"}}"#, to: channel)
         #expect(try nextText(channel)?.contains("already identified as another user") == true)
         try send(#"{"op":"IDENTIFY","d":{"token":"x"}}"#, to: channel)
         #expect(try nextText(channel)?.contains("invalid token") == true)
@@ -66,6 +71,32 @@ import Testing
         // The peer does not answer: the socket is dropped after the close timeout.
         channel.embeddedEventLoop.advanceTime(by: RelayLimits().closeTimeout)
         #expect(!channel.isActive)
+    }
+
+    @Test func aRevokedSessionIsRefusedWith4502AndItsSocketsClosed() throws {
+        let store = try database.store()
+        let userID = try store.login(username: "dan").id
+        let sessionID = try store.createSession(userID: userID, expiresAt: Int64(time(nil)) + 3_600)
+        let token = tokens.issue(userID: userID, username: "dan", sessionID: sessionID, now: 1_000)
+        let open = try channel()
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(token)"}}"#, to: open)
+        #expect(try nextText(open) == #"{"op":"READY","d":{"user_id":\#(userID)}}"#)
+        // Revoked in the database, read as the watcher reads it, then the sockets closed.
+        try store.revokeSession(sessionID, userID: userID)
+        relay.revokedSessions.note([sessionID], expiresAt: Int64(time(nil)) + 3_600)
+        relay.sessions.closeRevoked([sessionID])
+        open.embeddedEventLoop.run()
+        #expect(closeCode(try open.readOutbound(as: WebSocketFrame.self)) == 4502)
+        // A new socket with the same token is refused with the same code.
+        let late = try channel()
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(token)"}}"#, to: late)
+        #expect(closeCode(try late.readOutbound(as: WebSocketFrame.self)) == 4502)
+    }
+
+    @Test func aTokenWithoutASessionIsRefused() throws {
+        let channel = try channel()
+        try send(#"{"op":"IDENTIFY","d":{"token":"\#(tokens.issue(userID: 4, username: "dan", now: 1_000))"}}"#, to: channel)
+        #expect(closeCode(try channel.readOutbound(as: WebSocketFrame.self)) == 4501)
     }
 
     @Test func anUnexpectedErrorClosesWith1011AndABrokenSocketAtOnce() throws {

@@ -22,6 +22,7 @@ META = {
     "rest_connections": 16, "rest_reference_connections": 64, "wrk_connections": 64, "ingest_window": 4,
     "latency_rate": 50.0, "ingest_paced_rate": 10000, "fanout_bar": 100000, "upload_bytes": 52428800,
     "reactors": 16, "readers": 20, "list_chats": 2000, "list_few_chats": 10, "presence_members": 100, "presence_observers": 2,
+    "limit_rounds": 2,
 }
 WRK = """Running 10s test @ http://127.0.0.1:1/users/1
   2 threads and 64 connections
@@ -90,6 +91,11 @@ def good_results(work):
         "idle": {"scenario": "ws-idle", "sockets": 100, "open_at_end": 100, "connect_failures": 0, "errors": 0,
                  "protocol_errors": 0},
     }
+    for round_ in (1, 2):
+        loadgen[f"limits_rest_off_{round_}"] = REST
+        loadgen[f"limits_rest_on_{round_}"] = dict(REST, msgs_per_s=7800)
+        loadgen[f"limits_ingest_off_{round_}"] = INGEST
+        loadgen[f"limits_ingest_on_{round_}"] = dict(INGEST, msgs_per_s=29000)
     for name, result in loadgen.items():
         write(f"{name}.json", result)
         write(f"{name}.rc", "0\n")
@@ -434,3 +440,13 @@ def test_durability_rows_fail_below_the_bar_and_on_broken_runs(tmp_path):
 def test_no_durability_results_fail_both_rows(tmp_path):
     rows = durability_rows(str(tmp_path))
     assert len(rows) == 2 and all(r.result.startswith("FAIL") for r in rows.values())
+
+
+@pytest.mark.parametrize("kind,prefix", [("rest", "Rate limits on: REST write"), ("ingest", "Rate limits on: WS ingest")])
+def test_limits_costing_more_than_five_percent_or_missing_fail(work, kind, prefix):
+    assert row(results(work), prefix).result == "PASS"
+    edit_json(work, f"limits_{kind}_on_2.json", msgs_per_s=1000)
+    assert row(results(work), prefix).result == "FAIL"
+    edit_json(work, f"limits_{kind}_on_2.json", msgs_per_s=29000 if kind == "ingest" else 7800)
+    os.remove(os.path.join(work, f"limits_{kind}_off_1.json"))
+    assert row(results(work), prefix).result.startswith("FAIL (")

@@ -108,6 +108,12 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         CORS_ORIGINS="",
         CORS_MAX_AGE="",
         DB_SYNCHRONOUS="",
+        # Rate limits off: tests send and log in faster than any person. The tests of the
+        # limits start stacks of their own with the limits on.
+        RATE_LOGIN="0",
+        RATE_SEND="0",
+        RATE_UPLOAD="0",
+        RATE_SEARCH="0",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "info"),
         SKIP_BUILD="1",
         SKIP_INSTALL="1",

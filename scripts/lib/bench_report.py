@@ -496,6 +496,43 @@ def build_rows(work, meta):
         meta_problems + [p for p in upload_problems if not p.startswith("baseline")]))
     rows.extend(protocol2_rows(work, meta, ingest_rounds, fanout, fanout_problems))
     rows.extend(live_state_rows(work, meta, fanout, fanout_problems, ingest_rounds))
+    rows.extend(limits_rows(work, meta))
+    return rows
+
+
+# Rate limits and revocation checks may cost REST write and WS ingest at most 5%.
+LIMITS_RATIO = 0.95
+
+
+def limits_rows(work, meta):
+    """REST write and WS ingest on two fresh stacks, rate limits off and on (at rates no run
+    reaches), rounds alternated: the cost of the token buckets and the revocation checks."""
+    rows = []
+    expected = meta.get("limit_rounds") or 0
+    for kind, label, load in (("rest", "REST write", "`rest-write` as in the REST write row"),
+                              ("ingest", "WS ingest", "`ws-ingest` as in the WS ingest row")):
+        rates, problems = {"off": [], "on": []}, {"off": [], "on": []}
+        for setting in ("off", "on"):
+            for round_ in range(1, expected + 1):
+                run, run_problems = loadgen_run(work, f"limits_{kind}_{setting}_{round_}", latency=kind == "rest")
+                problems[setting] += run_problems
+                if run and not run_problems:
+                    rates[setting].append(run["msgs_per_s"])
+        if expected == 0:
+            problems["on"].append("meta.json: no limit_rounds")
+        off = statistics.mean(rates["off"]) if rates["off"] else None
+        on = statistics.mean(rates["on"]) if rates["on"] else None
+        ratio = on / off if on and off else None
+        rows.append(Row(
+            f"Rate limits on: {label}", f"{num(on)} msgs/s", f"{num(off)} msgs/s (limits off, same rounds)", ratio,
+            f"≥ {LIMITS_RATIO:.2f} × baseline (ratio)", None if ratio is None else ratio >= LIMITS_RATIO,
+            f"LoadGen {load}, on two fresh stacks side by side, identical but for `RATE_*`: `0` (off) and "
+            "`1000000/1000000` (on: every send takes a token from its sender's bucket in the commit's "
+            "transaction, nothing is refused); both check every token against the revoked sessions. Rounds "
+            f"alternate off/on; mean of {len(rates['on'])} of {expected}: on "
+            f"{', '.join(num(r) for r in rates['on'])}, off {', '.join(num(r) for r in rates['off'])} msgs/s.",
+            problems["on"] + as_baseline(problems["off"]) +
+            ([] if len(rates["off"]) == expected else [f"baseline: {len(rates['off'])} of {expected} runs"])))
     return rows
 
 

@@ -4,12 +4,24 @@ public struct TokenClaims: Sendable, Equatable {
     public let username: String
     public let issuedAt: Int64
     public let expiresAt: Int64
+    /// The session the token belongs to (claim `sid`); nil in tokens issued before sessions
+    /// existed, which both processes refuse (`session()`).
+    public let sessionID: Int64?
 
-    public init(userID: Int64, username: String, issuedAt: Int64, expiresAt: Int64) {
+    public init(userID: Int64, username: String, issuedAt: Int64, expiresAt: Int64, sessionID: Int64? = nil) {
         self.userID = userID
         self.username = username
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
+        self.sessionID = sessionID
+    }
+
+    /// The token's session. A token without one was issued before sessions existed: it could
+    /// never be revoked (not by a logout, not by a password change), so it is refused and the
+    /// client logs in again — at most once, within a token lifetime of the upgrade.
+    public func session() throws(TokenError) -> Int64 {
+        guard let sessionID else { throw .noSession }
+        return sessionID
     }
 }
 
@@ -23,6 +35,8 @@ public struct TokenError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let badSignature = TokenError(reason: "invalid token signature")
     public static let expired = TokenError(reason: "token expired")
     public static let badClaims = TokenError(reason: "token claims are missing or invalid")
+    public static let noSession = TokenError(reason: "token predates sessions; log in again")
+    public static let revoked = TokenError(reason: "session revoked; log in again")
 }
 
 /// Issues and verifies HS256 JSON Web Tokens.
@@ -44,7 +58,9 @@ public struct TokenService: Sendable {
 
     private static let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 
-    public func issue(userID: Int64, username: String, now: Int64) -> String {
+    /// A token for `userID` in session `sessionID` (claim `sid`; nil only in tests of
+    /// tokens from before sessions).
+    public func issue(userID: Int64, username: String, sessionID: Int64? = nil, now: Int64) -> String {
         var payload = JSONWriter()
         payload.object { json in
             json.field("sub", String(userID))
@@ -52,6 +68,7 @@ public struct TokenService: Sendable {
             json.field("username", username)
             json.field("iat", now)
             json.field("exp", now + lifetime)
+            if let sessionID { json.field("sid", sessionID) }
         }
         let signingInput = Self.header + "." + Base64URL.encode(payload.bytes)
         return signingInput + "." + Base64URL.encode(signature(for: signingInput))
@@ -87,7 +104,14 @@ public struct TokenService: Sendable {
         if let subject = try? payload.optionalString("sub"), subject != String(userID) { throw .badClaims }
         guard now < expiresAt else { throw .expired }
         let issuedAt = (try? payload.optionalInt("iat")) ?? nil
-        return TokenClaims(userID: userID, username: username, issuedAt: issuedAt ?? 0, expiresAt: expiresAt)
+        let sessionID: Int64?
+        do {
+            sessionID = try payload.optionalID("sid")
+        } catch {
+            throw .badClaims
+        }
+        return TokenClaims(userID: userID, username: username, issuedAt: issuedAt ?? 0, expiresAt: expiresAt,
+                           sessionID: sessionID)
     }
 
     /// The token in an `Authorization: Bearer <token>` header value, if it has that form.

@@ -45,6 +45,9 @@ public struct Configuration: Sendable {
     /// processes. `normal`: a commit survives a crash of the process (kill -9 included), a
     /// power cut may undo the last acknowledged ones. `full`: it survives a power cut too.
     public var databaseSynchronous: DatabaseSynchronous
+    /// `RATE_LOGIN`, `RATE_SEND`, `RATE_UPLOAD`, `RATE_SEARCH`: `<tokens per second>/<burst>`
+    /// or `0` for off; the defaults are in `RateLimits.defaults` (and the README).
+    public var rateLimits: RateLimits
     /// `LOG_LEVEL` (`info`): trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
     /// `LOG_FORMAT` (`text`): `text` lines for people, or `json`, one object per line, for log
@@ -124,6 +127,15 @@ public struct Configuration: Sendable {
         } else {
             logFormat = .text
         }
+        func limit(_ name: String, default fallback: RateLimit?) throws -> RateLimit? {
+            guard let raw = value(name) else { return fallback }
+            return try RateLimit.parse(raw, name: name)
+        }
+        let defaults = RateLimits.defaults
+        rateLimits = RateLimits(login: try limit("RATE_LOGIN", default: defaults.login),
+                                send: try limit("RATE_SEND", default: defaults.send),
+                                upload: try limit("RATE_UPLOAD", default: defaults.upload),
+                                search: try limit("RATE_SEARCH", default: defaults.search))
         socketGroup = value("SOCKET_GROUP")
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {

@@ -85,12 +85,18 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard !atEnd, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyIndex = index
             let key = try parseString()
             skipWhitespace()
             guard !atEnd, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue(depth: depth)
+            // "The last one wins" would let two readers of one body see two different
+            // requests (a proxy or a client library keeps the first): refused instead.
+            guard members.updateValue(try parseValue(depth: depth), forKey: key) == nil else {
+                index = keyIndex
+                throw error("duplicate key \"\(key.prefix(64))\"")
+            }
             skipWhitespace()
             guard !atEnd else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {

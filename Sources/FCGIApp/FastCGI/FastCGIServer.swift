@@ -28,6 +28,10 @@ final class FastCGIServer: Sendable {
     /// The one write connection all workers share.
     private let writer: SerializedStore
     private let checkpointer: Checkpointer
+    /// Revoked sessions, followed from the database for every worker's token checks.
+    private let revokedSessions: RevokedSessions
+    /// Every worker's bound on password hashing.
+    private let passwords: PasswordSlots
     /// The one sender of relay notifications; nil if its socket could not be created (the relay
     /// then finds new messages by polling the database).
     private let notifier: RelayNotifier?
@@ -52,7 +56,9 @@ final class FastCGIServer: Sendable {
                                                   checkpointer: checkpointer,
                                                   synchronous: configuration.databaseSynchronous,
                                                   metrics: databaseMetrics),
-                                 metrics: databaseMetrics)
+                                 metrics: databaseMetrics, sendLimit: configuration.rateLimits.send)
+        revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        passwords = try PasswordSlots(workers: configuration.fcgiWorkers)
         notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
@@ -76,6 +82,8 @@ final class FastCGIServer: Sendable {
         defer { checkpointer.stop() }
         notifier?.start()
         defer { notifier?.stop() }
+        revokedSessions.start { error in logger.error("reading session revocations failed", metadata: ["error": "\(error)"]) }
+        defer { revokedSessions.stop() }
         let done = DispatchGroup()
         for listener in listeners {
             for index in 0..<listener.workers {
@@ -136,6 +144,7 @@ final class FastCGIServer: Sendable {
                                                metrics: server.databaseMetrics),
                               writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
+                              revokedSessions: server.revokedSessions, passwords: server.passwords,
                               notifier: server.notifier, configuration: configuration, logger: logger,
                               now: { Int64(time(nil)) })
             request = FastCGIRequest(listeningSocket: listeningSocket)
@@ -177,6 +186,7 @@ final class FastCGIServer: Sendable {
             do {
                 var httpRequest = try Request(method: method, uri: request.parameter("REQUEST_URI") ?? "/",
                                               headers: request.headers(), id: requestID, body: request.body)
+                httpRequest.clientAddress = request.parameter("REMOTE_ADDR")
                 let handler = try server.router.resolve(&httpRequest)
                 route = httpRequest.route ?? route
                 response = try handler(&httpRequest, context)
@@ -188,7 +198,7 @@ final class FastCGIServer: Sendable {
                     context.logger.error("request failed", metadata: ["request_id": "\(requestID)", "method": "\(method)",
                                                                       "route": "\(route)", "error": "\(error)"])
                 }
-                response = .error(httpError.status, httpError.message)
+                response = httpError.response
             }
             request.write(response, headOnly: method == "HEAD")
             return Served(requestID: requestID, method: method, route: route, status: response.status.code)

@@ -8,10 +8,25 @@ import Storage
 public struct HTTPError: Error, Equatable, CustomStringConvertible {
     public let status: HTTPStatus
     public let message: String
+    /// Seconds for `Retry-After`: on 429, and on 503 when the password slots are full.
+    public let retryAfter: Int?
 
-    public init(_ status: HTTPStatus, _ message: String) {
+    public init(_ status: HTTPStatus, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    /// 429 with `Retry-After`.
+    static func rateLimited(_ limited: RateLimited) -> HTTPError {
+        HTTPError(.tooManyRequests, limited.message, retryAfter: limited.retryAfterSeconds)
+    }
+
+    /// The response: `{"error": message}`, with `Retry-After` when set.
+    var response: Response {
+        var response = Response.error(status, message)
+        if let retryAfter { response.headers.append(("Retry-After", String(retryAfter))) }
+        return response
     }
 
     public var description: String { "\(status.code) \(message)" }
@@ -28,8 +43,12 @@ public struct HTTPError: Error, Equatable, CustomStringConvertible {
             case .notFound: .notFound
             case .forbidden: .forbidden
             case .invalid: .badRequest
+            case .rateLimited: .tooManyRequests
             }
-            return (HTTPError(status, error.message), false)
+            let retryAfter = error.retryAfter.map { RateLimited(retryAfter: $0, what: "").retryAfterSeconds }
+            return (HTTPError(status, error.message, retryAfter: retryAfter), false)
+        case let error as RateLimited:
+            return (.rateLimited(error), false)
         case let error as TokenError:
             return (HTTPError(.unauthorized, error.reason), false)
         case let error as StorageError where error.isBusy:

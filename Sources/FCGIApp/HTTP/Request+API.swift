@@ -4,8 +4,9 @@ import Domain
 let maxJSONBodyBytes = 256 * 1024
 
 extension Request {
-    /// The caller, from `Authorization: Bearer <token>`: 401 without a valid token, or when
-    /// the token's user does not exist (the database was replaced under a kept secret).
+    /// The caller, from `Authorization: Bearer <token>`: 401 without a valid token, when its
+    /// session was revoked (by a logout, or a password change elsewhere) or is unknown, and
+    /// for tokens from before sessions (`TokenClaims.session()`).
     func authenticate(_ context: Context) throws -> Caller {
         guard let header = headers["authorization"] else {
             throw HTTPError(.unauthorized, "missing Authorization: Bearer token")
@@ -14,14 +15,36 @@ extension Request {
             throw HTTPError(.unauthorized, "Authorization header must be 'Bearer <token>'")
         }
         let now = context.now()
-        if let caller = context.verifiedTokens.caller(for: token, now: now) { return caller }
-        let claims = try context.tokens.verify(token, now: now)
-        guard try context.store.user(id: claims.userID) != nil else {
-            throw HTTPError(.unauthorized, "the token's user no longer exists")
+        if let caller = context.verifiedTokens.caller(for: token, now: now) {
+            guard !context.revokedSessions.isRevoked(caller.sessionID) else {
+                context.verifiedTokens.forget(token)
+                throw TokenError.revoked
+            }
+            touchSession(caller.sessionID, context, now: now)
+            return caller
         }
-        let caller = Caller(id: claims.userID, username: claims.username)
+        let claims = try context.tokens.verify(token, now: now)
+        let sessionID = try claims.session()
+        guard !context.revokedSessions.isRevoked(sessionID) else { throw TokenError.revoked }
+        switch try context.store.sessionState(id: sessionID, userID: claims.userID) {
+        case .active: break
+        case .revoked: throw TokenError.revoked
+        case .unknown: throw HTTPError(.unauthorized, "the token's session no longer exists; log in again")
+        }
+        let caller = Caller(id: claims.userID, username: claims.username, sessionID: sessionID)
         context.verifiedTokens.remember(token, caller: caller, expiresAt: claims.expiresAt)
+        touchSession(sessionID, context, now: now)
         return caller
+    }
+
+    /// Writes the session's `last_used_at` once a minute per worker. Never fails the request.
+    private func touchSession(_ sessionID: Int64, _ context: Context, now: Int64) {
+        guard context.verifiedTokens.touchIsDue(sessionID, now: now) else { return }
+        do {
+            try context.writer.perform { try $0.touchSession(id: sessionID) }
+        } catch {
+            context.logger.warning("recording a session's last use failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The shapes the client reads: `?v=2` for protocol 2's full shapes, else the seeds'.

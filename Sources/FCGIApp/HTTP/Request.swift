@@ -19,6 +19,8 @@ public struct Request {
     /// metrics and logs name a request by — never the raw path or query, which can carry a
     /// search text.
     public var route: String?
+    /// The client's address as nginx passes it (`REMOTE_ADDR`); nil in tests.
+    public var clientAddress: String?
 
     public init(method: String, uri: String, headers: [String: String] = [:], id: String = "-",
                 body: any BodyReader = BytesBody([])) throws(HTTPError) {

@@ -3,6 +3,10 @@ enum API {
     static func router() -> Router {
         var router = Router()
         router.add("POST", "/login", AuthRoutes.login)
+        router.add("POST", "/logout", AuthRoutes.logout)
+        router.add("POST", "/logout/all", AuthRoutes.logoutAll)
+        router.add("PUT", "/users/me/password", AuthRoutes.setPassword)
+        router.add("GET", "/users/me/sessions", AuthRoutes.sessions)
 
         router.add("GET", "/users", UserRoutes.search)
         router.add("PATCH", "/users/me", UserRoutes.updateProfile)

@@ -14,9 +14,15 @@ enum LegacyRoutes {
         guard let receiver = try context.store.user(username: name) else {
             throw HTTPError(.notFound, "user \(name) not found")
         }
+        let sendLimit = context.configuration.rateLimits.send
         let (chat, posted) = try context.writer.perform { store in
+            // A send over the limit must not create the chat either: nothing is stored.
+            if let sendLimit, let refusal = try store.peekRateToken(sendLimit, .send, key: String(user.id)) {
+                throw HTTPError.rateLimited(refusal)
+            }
             let chat = try store.initiateDirectChat(userID: user.id, peerID: receiver.id)
-            return (chat, try store.post(OutgoingMessage(senderID: user.id, chatID: chat.chatID, draft: draft)))
+            let outgoing = OutgoingMessage(senderID: user.id, chatID: chat.chatID, draft: draft)
+            return (chat, try store.post(outgoing, sendLimit: sendLimit))
         }
         if chat.created { context.notify(.chat(chatID: chat.chatID)) }
         if posted.isNew { context.notify(.message(chatID: chat.chatID, messageID: posted.message.id)) }

@@ -7,8 +7,8 @@ enum SearchRoutes {
     /// Continue with `before_id=next_before_id`; null means there is no more.
     @Sendable static func search(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
-        // RATE_SEARCH: the rate limiter's check for `user` goes here, before any parsing or
-        // database work.
+        // RATE_SEARCH, before any parsing or index work.
+        try context.limitRate(.search, key: String(user.id))
         guard let raw = request.query["q"] else { throw HTTPError(.badRequest, "q is required") }
         let query = try SearchQuery(parsing: raw)
         let chatID = try request.queryID("chat_id")

@@ -12,6 +12,8 @@ enum UploadRoutes {
     @Sendable static func upload(_ request: inout Request, _ context: Context) throws -> Response {
         let user = try request.authenticate(context)
         let version = try request.version()
+        // Before the body is read: a refused upload is never written to uploads/.
+        try context.limitRate(.upload, key: String(user.id))
         let limit = context.configuration.uploadMaxBytes
         guard let contentType = request.headers["content-type"],
               let boundary = MultipartParser.boundary(fromContentType: contentType)

@@ -135,9 +135,16 @@ extension Store {
         return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(id)]).first
     }
 
-    /// Stores one message in its own transaction.
-    public func post(_ outgoing: OutgoingMessage) throws -> PostedMessage {
-        try connection.write { try insert(outgoing) }
+    /// Stores one message in its own transaction; with `sendLimit`, only if the sender's
+    /// send bucket has a token (else `MessengerError.rateLimited`, and nothing is stored).
+    public func post(_ outgoing: OutgoingMessage, sendLimit: RateLimit? = nil) throws -> PostedMessage {
+        try connection.write {
+            var buckets = sendLimit.map { SendBuckets(limit: $0, now: Store.rateClock()) }
+            try buckets?.take(for: outgoing.senderID, in: self)
+            let posted = try insert(outgoing)
+            try buckets?.store(in: self)
+            return posted
+        }
     }
 
     /// Stores many messages in one transaction (group commit): one WAL commit for all of
@@ -145,17 +152,24 @@ extension Store {
     /// are stored. No savepoint per message is needed: `insert` refuses before its first
     /// write, and any later failure is a storage error that rolls back the whole batch, in
     /// which case every slot carries that error.
-    public func post(_ batch: [OutgoingMessage]) -> [Result<PostedMessage, any Error>] {
+    ///
+    /// With `sendLimit`, each message first takes a token from its sender's send bucket, in
+    /// the same transaction: one over the limit is refused (`MessengerError.rateLimited`)
+    /// and not stored, so what is stored never exceeds what the limit allows.
+    public func post(_ batch: [OutgoingMessage], sendLimit: RateLimit? = nil) -> [Result<PostedMessage, any Error>] {
         var results: [Result<PostedMessage, any Error>] = []
         do {
             try connection.write {
+                var buckets = sendLimit.map { SendBuckets(limit: $0, now: Store.rateClock()) }
                 for outgoing in batch {
                     do {
+                        try buckets?.take(for: outgoing.senderID, in: self)
                         results.append(.success(try insert(outgoing)))
                     } catch let refusal as MessengerError {
                         results.append(.failure(refusal))
                     }
                 }
+                try buckets?.store(in: self)
             }
         } catch {
             return batch.map { _ in .failure(error) }

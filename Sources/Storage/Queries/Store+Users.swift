@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 
 extension Store {
     static let userColumns = "id, username, display_name, bio, image_id"
@@ -8,12 +9,15 @@ extension Store {
              bio: row.optionalString(3), imageID: row.optionalInt(4))
     }
 
-    /// The user called `username` (case-insensitively), created if new.
+    /// The user called `username` (a validated, NFC name; matched by its case-folded key),
+    /// created if new.
     public func login(username: String) throws -> User {
         if let existing = try user(username: username) { return existing }
         return try connection.write {
-            try connection.statement("INSERT INTO users (username) VALUES (?) ON CONFLICT (username) DO NOTHING")
-                .run([.text(username)])
+            // No conflict target: either unique index (the folded key, or the older NOCASE
+            // name) means the user exists.
+            try connection.statement("INSERT INTO users (username, username_key) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .run([.text(username), .text(Username.key(for: username))])
             guard let user = try user(username: username) else {
                 throw StorageError(code: 0, message: "user vanished after insert")
             }
@@ -26,21 +30,19 @@ extension Store {
             .first([.integer(id)], Self.user)
     }
 
+    /// The user whose name folds to the same key as `username` (a validated name).
     public func user(username: String) throws -> User? {
-        try connection.statement("SELECT \(Self.userColumns) FROM users WHERE username = ?")
-            .first([.text(username)], Self.user)
+        try connection.statement("SELECT \(Self.userColumns) FROM users WHERE username_key = ?")
+            .first([.text(Username.key(for: username))], Self.user)
     }
 
-    /// Users whose name contains `fragment`, case-insensitively, shortest names first.
+    /// Users whose case-folded name contains the case-folded `fragment`, shortest names first.
     public func searchUsers(matching fragment: String, limit: Int) throws -> [User] {
-        let escaped = fragment
-            .replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_")
+        let key = Username.key(for: fragment.precomposedStringWithCanonicalMapping)
         return try connection.statement("""
-            SELECT \(Self.userColumns) FROM users WHERE username LIKE ? ESCAPE '\\'
+            SELECT \(Self.userColumns) FROM users WHERE instr(username_key, ?) > 0
             ORDER BY length(username), username LIMIT ?
-            """).rows([.text("%" + escaped + "%"), .integer(Int64(limit))], Self.user)
+            """).rows([.text(key), .integer(Int64(limit))], Self.user)
     }
 
     /// Applies `update` to the user's profile. A new `image_id` must be one of the user's

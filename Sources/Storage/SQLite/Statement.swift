@@ -32,6 +32,7 @@ public final class Statement {
             switch value {
             case .null: code = sqlite3_bind_null(handle, index)
             case .integer(let number): code = sqlite3_bind_int64(handle, index, number)
+            case .real(let number): code = sqlite3_bind_double(handle, index, number)
             // The byte count, not -1: text may contain NUL (JSON's \u0000), which -1 would cut at.
             case .text(let text):
                 code = sqlite3_bind_text64(handle, index, text, sqlite3_uint64(text.utf8.count), csqlite_transient(),
@@ -90,6 +91,7 @@ public final class Statement {
 public enum SQLValue: Sendable, Equatable {
     case null
     case integer(Int64)
+    case real(Double)
     case text(String)
 
     public init(_ value: Int64?) { self = value.map(SQLValue.integer) ?? .null }
@@ -102,6 +104,10 @@ public struct Row {
 
     public func int(_ column: Int32) -> Int64 {
         sqlite3_column_int64(statement.handle, column)
+    }
+
+    public func double(_ column: Int32) -> Double {
+        sqlite3_column_double(statement.handle, column)
     }
 
     public func optionalInt(_ column: Int32) -> Int64? {

@@ -2,6 +2,7 @@ import Logging
 import Domain
 import NIOCore
 import NIOWebSocket
+import Storage
 
 /// One WebSocket connection after the upgrade: authentication by IDENTIFY, client frames,
 /// ping/pong and the closing handshake. Messages go out through its `ConnectionHandle`.
@@ -11,7 +12,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private enum State {
         case awaitingIdentify
-        case ready(userID: Int64)
+        case ready(Identity)
     }
 
     private let relay: RelayContext
@@ -32,17 +33,17 @@ final class WebSocketHandler: ChannelInboundHandler {
     /// When the socket opened (monotonic ns), for the log line's duration.
     private var openedAt: UInt64 = 0
 
-    /// `userID` when the upgrade request carried a valid token (header or `?token=`);
+    /// `identity` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
     /// cursor when the upgrade was accepted, so that events committed while the handshake
     /// completed are still delivered.
-    init(relay: RelayContext, userID: Int64?, stream: StreamOptions = StreamOptions(), acceptedAt: Int64,
+    init(relay: RelayContext, identity: Identity?, stream: StreamOptions = StreamOptions(), acceptedAt: Int64,
          requestID: String = "-") {
         self.relay = relay
         self.requestID = requestID
         self.stream = stream
         self.acceptedAt = acceptedAt
-        state = userID.map { .ready(userID: $0) } ?? .awaitingIdentify
+        state = identity.map { .ready($0) } ?? .awaitingIdentify
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -53,8 +54,8 @@ final class WebSocketHandler: ChannelInboundHandler {
         relay.metrics.connections.increment()
         relay.metrics.openSockets.increment()
         switch state {
-        case .ready(let userID):
-            join(handle, userID: userID, cursor: acceptedAt)
+        case .ready(let identity):
+            join(handle, identity, cursor: acceptedAt)
         case .awaitingIdentify:
             identifyTimer = context.eventLoop.scheduleTask(in: relay.limits.identifyTimeout) {
                 handle.closeOnLoop(.identifyTimeout)
@@ -71,9 +72,10 @@ final class WebSocketHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         identifyTimer?.cancel()
         pingTask?.cancel()
-        if case .ready(let userID) = state, let handle {
-            relay.registry.remove(handle, userID: userID)
-            relay.dispatcher.signal(.disconnected(userID: userID))
+        if case .ready(let identity) = state, let handle {
+            relay.sessions.remove(handle, sessionID: identity.sessionID)
+            relay.registry.remove(handle, userID: identity.userID)
+            relay.dispatcher.signal(.disconnected(userID: identity.userID))
         }
         recordEnd()
         handle = nil
@@ -131,23 +133,27 @@ final class WebSocketHandler: ChannelInboundHandler {
         switch (frame, state) {
         case (.identify(let token, let asked), .awaitingIdentify):
             do {
-                let claims = try relay.tokens.verify(token, now: relay.now())
+                let identity = try Identity(token: token, tokens: relay.tokens, revokedSessions: relay.revokedSessions,
+                                            now: relay.now())
                 identifyTimer?.cancel()
-                state = .ready(userID: claims.userID)
+                state = .ready(identity)
                 stream = stream.merged(with: asked)
                 // The cursor is read before READY goes out: a client that acts on READY (say,
                 // creates a chat) must find what it caused after this cursor.
                 let cursor = relay.dispatcher.deliveryCursor
                 // Protocol 1: READY goes out first, here; everything committed from now on
                 // follows it. Protocol 2: the storage thread sends READY with its seq.
-                if stream.version == .v1 { reply(.ready(userID: claims.userID), context: context) }
-                join(handle, userID: claims.userID, cursor: cursor)
+                if stream.version == .v1 { reply(.ready(userID: identity.userID), context: context) }
+                join(handle, identity, cursor: cursor)
             } catch {
-                handle.closeOnLoop(.invalidToken)
+                handle.closeOnLoop(error == .revoked ? .sessionRevoked : .invalidToken)
             }
-        case (.identify(let token, _), .ready(let userID)):
+        case (.identify(let token, _), .ready(let identity)):
             // A client that sends a header token and IDENTIFY too, and waits for READY.
-            guard let claims = try? relay.tokens.verify(token, now: relay.now()) else {
+            let userID = identity.userID
+            guard let claims = try? Identity(token: token, tokens: relay.tokens, revokedSessions: relay.revokedSessions,
+                                             now: relay.now())
+            else {
                 return reply(.error(message: "invalid token in IDENTIFY", nonce: nil), context: context)
             }
             guard claims.userID == userID else {
@@ -155,14 +161,15 @@ final class WebSocketHandler: ChannelInboundHandler {
             }
             let seq = stream.version == .v2 ? relay.dispatcher.deliveryCursor : nil
             reply(.ready(userID: userID, seq: seq), context: context)
-        case (.send(let chatID, let draft), .ready(let userID)):
-            submit(PendingSend(sender: handle, senderID: userID, target: .chat(chatID), draft: draft), context: context)
-        case (.sendToUser(let username, let draft), .ready(let userID)):
-            submit(PendingSend(sender: handle, senderID: userID, target: .user(username), draft: draft), context: context)
-        case (.read(let chatID, let messageID), .ready(let userID)):
-            relay.dispatcher.signal(.read(sender: handle, userID: userID, chatID: chatID, messageID: messageID))
-        case (.typing(let chatID), .ready(let userID)):
-            relay.dispatcher.signal(.typing(sender: handle, userID: userID, chatID: chatID))
+        case (.send(let chatID, let draft), .ready(let identity)):
+            submit(PendingSend(sender: handle, senderID: identity.userID, target: .chat(chatID), draft: draft), context: context)
+        case (.sendToUser(let username, let draft), .ready(let identity)):
+            submit(PendingSend(sender: handle, senderID: identity.userID, target: .user(username), draft: draft),
+                   context: context)
+        case (.read(let chatID, let messageID), .ready(let identity)):
+            relay.dispatcher.signal(.read(sender: handle, userID: identity.userID, chatID: chatID, messageID: messageID))
+        case (.typing(let chatID), .ready(let identity)):
+            relay.dispatcher.signal(.typing(sender: handle, userID: identity.userID, chatID: chatID))
         case (.send(_, let draft), .awaitingIdentify), (.sendToUser(_, let draft), .awaitingIdentify):
             reply(.error(message: "send IDENTIFY first", nonce: draft.nonce), context: context)
         case (.read, .awaitingIdentify), (.typing, .awaitingIdentify):
@@ -172,7 +179,12 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Hands the connection to the storage thread: protocol 1 from `cursor` (the handshake's),
     /// protocol 2 from the client's `since` when it gave one.
-    private func join(_ handle: ConnectionHandle, userID: Int64, cursor: Int64) {
+    private func join(_ handle: ConnectionHandle, _ identity: Identity, cursor: Int64) {
+        // Registered before the check, so that a revocation read in between is not missed:
+        // either the check sees it, or the watcher finds this socket and closes it.
+        relay.sessions.add(handle, sessionID: identity.sessionID)
+        if relay.revokedSessions.isRevoked(identity.sessionID) { return handle.closeOnLoop(.sessionRevoked) }
+        let userID = identity.userID
         let start: Join.Start
         switch stream.version {
         case .v1: start = .handshake(cursor)

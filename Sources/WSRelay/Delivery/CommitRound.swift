@@ -5,11 +5,16 @@ import Storage
 /// Stores a round's sends in one transaction (group commit) and answers each sender exactly
 /// once: an ACK after the commit when the send has a nonce, or an ERROR with its nonce when it
 /// was refused or the commit failed — whatever failed, no send goes unanswered.
+///
+/// With `sendLimit` (`RATE_SEND`), every send takes a token from its sender's bucket — the
+/// one FCGIApp's REST sends draw from too — inside the same transaction; a send over the limit
+/// is answered with ERROR and `retry_after`, and stores nothing.
 struct CommitRound {
     let store: Store
     let logger: Logger
     /// Commit duration and batch size of each round.
     var metrics: DatabaseMetrics = .disabled
+    var sendLimit: RateLimit? = nil
 
     struct Outcome {
         /// One answer per send that needs one, in the order of the sends.
@@ -46,7 +51,9 @@ struct CommitRound {
                 outcome.replies.append((send.sender, refusal(error, nonce: send.draft.nonce)))
             }
         }
-        let results = outgoing.isEmpty ? [] : metrics.commit(count: outgoing.count) { store.post(outgoing) }
+        let results = outgoing.isEmpty ? [] : metrics.commit(count: outgoing.count) {
+            store.post(outgoing, sendLimit: sendLimit)
+        }
         for (send, result) in zip(owners, results) {
             switch result {
             case .success(let posted):
@@ -72,6 +79,10 @@ struct CommitRound {
             guard let peer = try store.user(username: username) else {
                 throw MessengerError.notFound("user \(username) not found")
             }
+            // A send over the limit must not create the chat either: nothing is stored.
+            if let sendLimit, let refusal = try store.peekRateToken(sendLimit, .send, key: String(send.senderID)) {
+                throw MessengerError.rateLimited(refusal)
+            }
             return try store.initiateDirectChat(userID: send.senderID, peerID: peer.id).chatID
         }
     }
@@ -87,7 +98,8 @@ extension ServerFrame {
     static func refusal(_ error: any Error, nonce: String?, logger: Logger) -> ServerFrame {
         switch error {
         case let refusal as MessengerError:
-            return .error(message: refusal.message, nonce: nonce)
+            return .error(message: refusal.message, nonce: nonce,
+                          retryAfter: refusal.retryAfter.map { RateLimited(retryAfter: $0, what: "").retryAfterMilliseconds })
         case let storage as StorageError where storage.isBusy:
             return .error(message: "server busy; retry", nonce: nonce)
         case let storage as StorageError where storage.isDiskFull:

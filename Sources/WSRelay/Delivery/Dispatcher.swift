@@ -32,7 +32,7 @@ final class Dispatcher: Sendable {
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
          pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention(),
-         metrics: RelayMetrics = .disabled) throws {
+         metrics: RelayMetrics = .disabled, sendLimit: RateLimit? = nil) throws {
         queue = SendQueue(limits: limits, pollInterval: pollInterval)
         // Deliver from now on; a client that was away resumes with `since`.
         let head = try store.latestSeq()
@@ -42,7 +42,7 @@ final class Dispatcher: Sendable {
         lastRound = Atomic(DispatchTime.now().uptimeNanoseconds)
         thread = ThreadConfined(StorageThread(store: store, registry: registry, limits: limits,
                                                       logger: logger, retention: retention, head: head,
-                                                      metrics: metrics))
+                                                      metrics: metrics, sendLimit: sendLimit))
     }
 
     func start() {
@@ -121,7 +121,7 @@ private final class StorageThread {
     private static let pruneBusyWaitMilliseconds: Int32 = 200
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         retention: EventRetention, head: Int64, metrics: RelayMetrics) {
+         retention: EventRetention, head: Int64, metrics: RelayMetrics, sendLimit: RateLimit?) {
         self.store = store
         self.metrics = metrics
         self.registry = registry
@@ -129,7 +129,7 @@ private final class StorageThread {
         self.retention = retention
         encoder = EventEncoder(store: store)
         replay = Replay(store: store, registry: registry, encoder: encoder, limits: limits)
-        commitRound = CommitRound(store: store, logger: logger, metrics: metrics.database)
+        commitRound = CommitRound(store: store, logger: logger, metrics: metrics.database, sendLimit: sendLimit)
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
         signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
         deliveredThrough = head
@@ -205,6 +205,8 @@ private final class StorageThread {
         defer { store.connection.setBusyWait(milliseconds: store.connection.busyTimeoutMilliseconds) }
         do {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
+            // Rate buckets untouched for a day are full under any limit of one a day or more.
+            try store.pruneRateBuckets(untouchedSince: Store.rateClock() - 86_400, limit: retention.batch)
             pruneBacklog = deleted >= retention.batch
             if deleted > 0 { logger.info("pruned events", metadata: ["count": "\(deleted)"]) }
         } catch let error as StorageError where error.isBusy {

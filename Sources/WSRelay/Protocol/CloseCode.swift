@@ -24,6 +24,9 @@ enum CloseCode: CaseIterable {
     case pingTimeout
     /// 4501: the token in IDENTIFY is invalid or expired; log in again.
     case invalidToken
+    /// 4502: the socket's session was revoked (a logout, or a password change on another
+    /// device); log in again.
+    case sessionRevoked
 
     var code: WebSocketErrorCode {
         switch self {
@@ -36,6 +39,7 @@ enum CloseCode: CaseIterable {
         case .tooSlow: .init(codeNumber: 4008)
         case .pingTimeout: .init(codeNumber: 4009)
         case .invalidToken: .init(codeNumber: 4501)
+        case .sessionRevoked: .init(codeNumber: 4502)
         }
     }
 
@@ -50,6 +54,7 @@ enum CloseCode: CaseIterable {
         case .tooSlow: "too slow: reconnect and catch up with after_id"
         case .pingTimeout: "ping timeout"
         case .invalidToken: "invalid token"
+        case .sessionRevoked: "session revoked; log in again"
         }
     }
 }

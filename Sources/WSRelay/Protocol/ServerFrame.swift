@@ -10,7 +10,8 @@ enum ServerFrame: JSONEncodable {
     /// stream; refetch state over REST and continue from `seq`.
     case resync(seq: Int64)
     case ack(nonce: String, messageID: Int64)
-    case error(message: String, nonce: String?)
+    /// `retryAfter` (seconds) only for a refusal by a rate limit.
+    case error(message: String, nonce: String?, retryAfter: Double? = nil)
     case chat(Chat)
     /// Protocol 2, ephemeral (no seq, never replayed): someone is typing in a chat.
     case typing(chatID: Int64, userID: Int64)
@@ -38,12 +39,16 @@ enum ServerFrame: JSONEncodable {
                     d.field("nonce", nonce)
                     d.field("id", messageID)
                 }
-            case .error(let message, let nonce):
+            case .error(let message, let nonce, let retryAfter):
                 json.field("op", "ERROR")
                 json.key("d")
                 json.object { d in
                     d.field("message", message)
                     d.field("nonce", nonce)
+                    if let retryAfter {
+                        d.key("retry_after")
+                        d.number(retryAfter)
+                    }
                 }
             case .chat(let chat):
                 json.field("op", "CHAT")

@@ -17,6 +17,7 @@ final class RelayServer: Sendable {
     private let notificationChannel: Channel
     private let checkpointer: Checkpointer
     private let operations: RelayOperations
+    private let revokedSessions: RevokedSessions
 
     init(configuration: Configuration, limits: RelayLimits, logger: Logger, metrics export: MetricsExport) throws {
         self.configuration = configuration
@@ -37,16 +38,20 @@ final class RelayServer: Sendable {
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
-                                        retention: retention, metrics: metrics)
+                                        retention: retention, metrics: metrics, sendLimit: configuration.rateLimits.send)
+        let revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        self.revokedSessions = revokedSessions
+        let sessions = SessionSockets()
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
         let context = RelayContext(registry: registry, dispatcher: dispatcher,
                                    tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
+                                   revokedSessions: revokedSessions, sessions: sessions,
                                    limits: limits, logger: logger, now: now, metrics: metrics)
         self.context = context
         let operations = RelayOperations(export: export, metrics: metrics, dispatcher: dispatcher, registry: registry,
                                          databasePath: configuration.databasePath, logger: logger)
         self.operations = operations
-        let authenticator = UpgradeAuthenticator(tokens: context.tokens, now: now)
+        let authenticator = UpgradeAuthenticator(tokens: context.tokens, revokedSessions: revokedSessions, now: now)
 
         serverChannel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -73,6 +78,9 @@ final class RelayServer: Sendable {
             .wait()
         try SocketPermissions.apply(path: configuration.notifySocketPath, group: configuration.socketGroup)
         dispatcher.start()
+        revokedSessions.start(onRevoked: { sessions.closeRevoked($0) }) { error in
+            logger.error("reading session revocations failed", metadata: ["error": "\(error)"])
+        }
         checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
         logger.info("relay listening", metadata: ["socket": "\(configuration.relaySocketPath)",
                                                   "notifications": "\(configuration.notifySocketPath)"])
@@ -97,7 +105,7 @@ final class RelayServer: Sendable {
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
-                    guard case .upgrade(let userID, let stream) = authenticator.decide(head) else {
+                    guard case .upgrade(let identity, let stream) = authenticator.decide(head) else {
                         throw ChannelError.inappropriateOperationForState
                     }
                     // The HTTP answerer sits before the frame decoder the upgrader appended;
@@ -106,7 +114,7 @@ final class RelayServer: Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
-                        WebSocketHandler(relay: context, userID: userID, stream: stream, acceptedAt: acceptedAt.value,
+                        WebSocketHandler(relay: context, identity: identity, stream: stream, acceptedAt: acceptedAt.value,
                                          requestID: RelayOperations.requestID(head.headers)),
                     ])
                 }
@@ -122,6 +130,7 @@ final class RelayServer: Sendable {
     /// with 1001, and stop the event loops.
     func shutdown() {
         try? serverChannel.close().wait()
+        revokedSessions.stop()
         context.dispatcher.stop()
         let connections = context.registry.all()
         for handle in connections { handle.close(.goingAway) }

@@ -1,5 +1,6 @@
 import Domain
 import NIOHTTP1
+import Storage
 
 /// Decides, from the upgrade request alone, what happens to a `GET /ws`.
 ///
@@ -8,12 +9,13 @@ import NIOHTTP1
 /// that is present but invalid refuses the upgrade with 401.
 struct UpgradeAuthenticator: Sendable {
     enum Decision: Equatable {
-        /// Upgrade; `userID` is nil when the client must still IDENTIFY.
-        case upgrade(userID: Int64?, stream: StreamOptions)
+        /// Upgrade; `identity` is nil when the client must still IDENTIFY.
+        case upgrade(identity: Identity?, stream: StreamOptions)
         case refuse(status: HTTPResponseStatus, message: String)
     }
 
     let tokens: TokenService
+    let revokedSessions: RevokedSessions
     let now: @Sendable () -> Int64
 
     func decide(_ head: HTTPRequestHead) -> Decision {
@@ -35,9 +37,10 @@ struct UpgradeAuthenticator: Sendable {
         } else if let fromQuery = query["token"] {
             token = Substring(fromQuery)
         }
-        guard let token else { return .upgrade(userID: nil, stream: stream) }
+        guard let token else { return .upgrade(identity: nil, stream: stream) }
         do {
-            return .upgrade(userID: try tokens.verify(token, now: now()).userID, stream: stream)
+            return .upgrade(identity: try Identity(token: token, tokens: tokens, revokedSessions: revokedSessions, now: now()),
+                            stream: stream)
         } catch {
             return .refuse(status: .unauthorized, message: error.reason)
         }
@@ -54,5 +57,25 @@ struct UpgradeAuthenticator: Sendable {
             if query[name] == nil { query[name] = value }
         }
         return (String(uri[..<mark]), query)
+    }
+}
+
+/// Who a socket speaks for: the token's user and session.
+struct Identity: Sendable, Equatable {
+    let userID: Int64
+    let sessionID: Int64
+
+    /// From a token: valid, with a session (tokens from before sessions are refused), and
+    /// that session not revoked as far as this relay has read.
+    init(token: some StringProtocol, tokens: TokenService, revokedSessions: RevokedSessions, now: Int64) throws(TokenError) {
+        let claims = try tokens.verify(token, now: now)
+        sessionID = try claims.session()
+        guard !revokedSessions.isRevoked(sessionID) else { throw .revoked }
+        userID = claims.userID
+    }
+
+    init(userID: Int64, sessionID: Int64) {
+        self.userID = userID
+        self.sessionID = sessionID
     }
 }

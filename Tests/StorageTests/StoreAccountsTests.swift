@@ -1,0 +1,97 @@
+import Domain
+import Foundation
+@testable import Storage
+import Testing
+
+/// Sessions, revocations and their watcher, the shared rate buckets, and users by folded key.
+@Suite struct StoreAccountsTests {
+    let database: TestDatabase
+    let store: Store
+
+    init() throws {
+        database = try TestDatabase()
+        store = try database.migratedStore()
+    }
+
+    @Test func usersAreFoundByTheirFoldedKey() throws {
+        let alice = try store.login(username: "Алиса")
+        #expect(try store.login(username: "алиса") == alice)
+        #expect(try store.user(username: "АЛИСА") == alice)
+        let strasse = try store.login(username: "Straße")
+        #expect(try store.user(username: "STRASSE") == strasse)
+        #expect(try store.searchUsers(matching: "ASSE", limit: 10) == [strasse])
+        // A row inserted without a key gets lower(username) from the trigger.
+        try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("RawName")])
+        #expect(try store.user(username: "rawname")?.username == "RawName")
+    }
+
+    @Test func revocationsAreOrderedAndReadOnce() throws {
+        let user = try store.login(username: "sam").id
+        let far = Int64(time(nil)) + 3_600
+        let first = try store.createSession(userID: user, expiresAt: far)
+        let second = try store.createSession(userID: user, expiresAt: far)
+        let third = try store.createSession(userID: user, expiresAt: far)
+        #expect(try store.sessionState(id: first, userID: user) == .active)
+        #expect(try store.sessionState(id: first, userID: user + 1) == .unknown)
+        #expect(try store.revokeSession(first, userID: user) == [first])
+        #expect(try store.revokeSession(first, userID: user) == [])
+        #expect(try store.revokeSessions(userID: user, keeping: third) == [second])
+        #expect(try store.sessionState(id: second, userID: user) == .revoked)
+        let read = try store.revocations(after: 0, now: Int64(time(nil)))
+        #expect(read.sessions.map(\.id) == [first, second])
+        #expect(read.through == 2)
+        #expect(try store.revocations(after: read.through, now: Int64(time(nil))).sessions.isEmpty)
+        #expect(try store.activeSessions(userID: user, now: Int64(time(nil))).map(\.id) == [third])
+    }
+
+    @Test func theWatcherSeesAnotherConnectionsRevocationWithinAPoll() throws {
+        let user = try store.login(username: "tess").id
+        let session = try store.createSession(userID: user, expiresAt: Int64(time(nil)) + 3_600)
+        let watcher = try RevokedSessions(path: database.path, pollInterval: 0.05)
+        let seen = Locked<[Int64]>([])
+        watcher.start(onRevoked: { ids in seen.withLock { $0 += ids } }, onError: { Issue.record("\($0)") })
+        defer { watcher.stop() }
+        #expect(!watcher.isRevoked(session))
+        try Store(path: database.path).revokeSession(session, userID: user)  // as the other process would
+        let deadline = Date(timeIntervalSinceNow: 2)
+        while !watcher.isRevoked(session) && Date() < deadline { usleep(10_000) }
+        #expect(watcher.isRevoked(session))
+        usleep(100_000)
+        #expect(seen.withLock { $0 } == [session])
+    }
+
+    @Test func bucketsAreSharedAndRefill() throws {
+        let limit = RateLimit(rate: 2, burst: 3)
+        let other = try Store(path: database.path)
+        #expect(try store.takeRateToken(limit, .search, key: "1", now: 100) == nil)
+        #expect(try other.takeRateToken(limit, .search, key: "1", now: 100) == nil)
+        #expect(try store.takeRateToken(limit, .search, key: "1", now: 100) == nil)
+        let refused = try #require(try other.takeRateToken(limit, .search, key: "1", now: 100))
+        #expect(refused.retryAfter == 0.5)
+        #expect(refused.retryAfterSeconds == 1)
+        #expect(try store.takeRateToken(limit, .search, key: "2", now: 100) == nil)  // another key
+        #expect(try store.takeRateToken(limit, .search, key: "1", now: 100.5) == nil)  // refilled one
+        #expect(try store.peekRateToken(limit, .search, key: "1", now: 100.5) != nil)
+        #expect(try store.pruneRateBuckets(untouchedSince: 100.2) == 1)  // key 2, untouched since 100
+    }
+
+    @Test func aGroupCommitStoresExactlyWhatTheSendLimitAllows() throws {
+        let (ann, ben) = try (store.login(username: "ann").id, store.login(username: "ben").id)
+        let chat = try store.initiateDirectChat(userID: ann, peerID: ben).chatID
+        let batch = (0..<6).map { OutgoingMessage(senderID: $0 % 3 == 0 ? ben : ann, chatID: chat,
+                                                  draft: try! MessageDraft(content: "m\($0)")) }
+        let results = store.post(batch, sendLimit: RateLimit(rate: 0.001, burst: 2))
+        let refused = results.map { result -> Bool in
+            if case .failure(let error as MessengerError) = result { return error.kind == .rateLimited }
+            return false
+        }
+        // ann sends 1, 2, 4, 5 (two allowed), ben 0, 3 (both allowed).
+        #expect(refused == [false, false, false, false, true, true])
+        #expect(try store.count("messages") == 4)
+        // The bucket was written: the next send of ann's is refused too.
+        #expect(throws: MessengerError.self) {
+            try store.post(OutgoingMessage(senderID: ann, chatID: chat, draft: MessageDraft(content: "x")),
+                           sendLimit: RateLimit(rate: 0.001, burst: 2))
+        }
+    }
+}
