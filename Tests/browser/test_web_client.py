@@ -115,7 +115,7 @@ class Client:
         return None
 
     def open_chat(self, title: str):
-        self.wait(lambda: self.chat_item(title), f"chat {title!r} in the list").click()
+        self.retry(lambda: self.wait(lambda: self.chat_item(title), f"chat {title!r} in the list").click(), f"open {title!r}")
         self.wait(lambda: self.find("#chat-name").text == title, f"chat {title!r} to open")
 
     def send(self, text: str):
@@ -309,6 +309,9 @@ def test_two_people_chat_live_with_badges_receipts_typing_and_escaping(people, s
     # Bob read it: alice's ✓ becomes ✓✓.
     alice.wait(lambda: alice.messages()[-1]["ticks"] == "✓✓", "the read receipt ✓✓")
 
+    # Presence: bob is online in alice's header.
+    alice.wait(lambda: alice.find("#chat-sub").text == "online", "bob shown online")
+
     # Typing shows in alice's header while bob types, then bob's message arrives live.
     bob.find("#composer-input").send_keys("Hi Alice")
     alice.wait(lambda: "is typing" in alice.find("#chat-sub").text, "bob's typing indicator")
@@ -499,8 +502,9 @@ def test_offline_window_resumes_with_everything_exactly_once(people, api):
     assert bob.visible("conn-banner")
 
     # Back online: one resume with `since` brings everything, once each, in order.
+    # Coming online reconnects at once (the browser's online event), not after the backoff.
     bob.network(ONLINE)
-    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=20)
+    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=8)
     expected = ["hi", "before 1", "before 2", "while away 1", "while away 2", "while away 3", "sent while offline"]
     bob.wait(lambda: bob.texts() == expected, "every message exactly once")
     bob.wait(lambda: [m for m in bob.messages() if m["text"] == "before 2" and m["reactions"] == ["❤️1"]], "the reaction from while away")
@@ -608,8 +612,36 @@ def test_message_search(people, api):
     assert probe.status_code == 200, probe.text
     result = bob.wait(lambda: next((r for r in bob.finds("#search-results button")
                                     if "the needle is in the haystack" in r.text), None), "the search result")
+    assert [mark.text for mark in result.find_elements(By.CSS_SELECTOR, "mark")] == ["needle"]
     result.click()
-    bob.wait(lambda: bob.finds("#message-list .msg.highlight"), "the found message highlighted")
+    found = bob.wait(lambda: bob.finds("#message-list .msg.highlight"), "the found message highlighted")
+    assert found[0].find_element(By.CSS_SELECTOR, ".text").text == "the needle is in the haystack"
+
+
+def test_keyboard_alone_reaches_chats_sends_and_closes_dialogs(people):
+    alice, bob = people
+    chat_between(alice, bob)
+    peer = bob.username
+    alice.find("#btn-new-chat").send_keys(Keys.ENTER)
+    alice.wait(lambda: alice.js("return document.getElementById('dlg-new-chat').open"), "the dialog, by Enter")
+    query = alice.find("#new-chat-query")
+    assert alice.js("return document.activeElement.id") == "new-chat-query"
+    query.send_keys(alice.username)
+    alice.wait(lambda: alice.finds("#new-chat-results button"), "myself in the results")
+    query.send_keys(Keys.ARROW_DOWN)
+    assert alice.js("return document.activeElement.closest('#new-chat-results') !== null")
+    alice.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    alice.wait(lambda: not alice.js("return document.getElementById('dlg-new-chat').open"), "Escape to close the dialog")
+    # The chat list: focus an item, Enter opens it; the composer has the focus; Enter sends.
+    alice.js("document.querySelector('.chat-item').focus()")
+    alice.d.switch_to.active_element.send_keys(Keys.ENTER)
+    alice.wait(lambda: alice.find("#chat-name").text == peer, "the chat opened by Enter")
+    alice.wait(lambda: alice.js("return document.activeElement.id") == "composer-input", "the composer focused")
+    alice.d.switch_to.active_element.send_keys("typed, never clicked", Keys.ENTER)
+    bob.wait(lambda: "typed, never clicked" in bob.texts(), "the keyboard-sent message")
+    # Shift+Enter is a new line, not a send.
+    alice.d.switch_to.active_element.send_keys("two", Keys.SHIFT, Keys.ENTER, Keys.NULL, "lines", Keys.ENTER)
+    bob.wait(lambda: "two\nlines" in bob.texts(), "a two-line message")
 
 
 def test_phone_width_shows_one_pane_at_a_time(people):
@@ -663,3 +695,84 @@ def test_logout_and_password_login(people, api):
     field.clear()
     field.send_keys("correct horse 1" + Keys.ENTER)
     alice.wait(lambda: alice.visible("app-view") and alice.find("#me-name").text == user.username, "logged in with the password")
+
+
+def test_a_revoked_session_ends_in_the_window(people, api):
+    alice, bob = people
+    chat_between(alice, bob)
+    other_device = api.login(alice.username)
+    answer = api.post("/logout/all", other_device, json={})
+    if answer.status_code in (404, 405):
+        pytest.skip("this server has no POST /logout/all yet")
+    assert answer.status_code in (200, 204), answer.text
+    # The server closes alice's socket (or refuses her next request): she is asked to sign in.
+    alice.wait(lambda: alice.visible("login-view"), "the login form after the revocation", timeout=10)
+    assert "session has ended" in alice.find("#login-error").text
+    assert alice.token() is None
+
+
+def test_chat_list_keeps_newest_activity_first_with_unread_counts(people, api):
+    alice, bob = people
+    chat_between(alice, bob)
+    carol = api.new_user("carol")
+    alice_id = helpers.decode_token(alice.token())["user_id"]
+    carol_chat = api.initiate(carol.token, target_id=alice_id)["chat_id"]
+    alice.js("location.hash = '#/'")
+    alice.wait(lambda: not alice.visible("chat-main"), "no chat open")
+
+    def names():
+        return [item.find_element(By.CSS_SELECTOR, ".ci-name").text for item in alice.finds(".chat-item")]
+
+    def badge(title):
+        item = alice.chat_item(title)
+        badges = item.find_elements(By.CSS_SELECTOR, ".badge") if item else []
+        return badges[0].text if badges else None
+
+    for i in range(2):
+        helpers.ok_json(api.post(f"/chats/{carol_chat}/messages", carol.token, json={"content": f"carol {i}"}))
+    alice.wait(lambda: names()[:2] == [carol.username, bob.username], "carol's chat on top")
+    alice.wait(lambda: badge(carol.username) == "2", "two unread from carol")
+    bob.send("bob again")
+    alice.wait(lambda: names()[:2] == [bob.username, carol.username], "bob's chat back on top")
+    alice.wait(lambda: badge(bob.username) == "1", "one unread from bob")
+    assert badge(carol.username) == "2"
+    assert alice.js("return document.title") == "(3) Messenger"
+    alice.open_chat(carol.username)
+    alice.wait(lambda: badge(carol.username) is None, "carol's badge cleared by reading")
+    assert badge(bob.username) == "1"
+
+
+def test_offline_past_the_retention_resyncs_from_rest(people, stack):
+    """Last in the file: it prunes every event so far (fresh logins are unaffected; only a
+    resume from before the cut gets RESYNC)."""
+    from stream_helpers import backdate_and_wait_pruned, head_seq
+
+    alice, bob = people
+    chat_between(alice, bob)
+    alice.send("kept 1")
+    bob.wait(lambda: bob.texts() == ["hi", "kept 1"], "the messages before going offline")
+    bob.network(OFFLINE)
+    bob.js("window.__testSockets.forEach(s => s.close())")
+    bob.wait(lambda: bob.visible("conn-banner"), "the reconnecting banner")
+    alice.send("missed 1")
+    alice.send("missed 2")
+    alice.message_action("kept 1", "React")
+    alice.pick_reaction("🎉")
+    alice.wait(lambda: [m for m in alice.messages() if m["text"] == "kept 1" and m["reactions"] == ["🎉1"]], "alice's 🎉")
+    # Everything bob missed is older than the retention now: his `since` gets RESYNC.
+    backdate_and_wait_pruned(stack, head_seq(stack))
+    access_log = stack.log_dir / "nginx_access.log"
+    log_start = access_log.stat().st_size
+    bob.network(ONLINE)
+    bob.wait(lambda: not bob.visible("conn-banner"), "the banner to go", timeout=8)
+    bob.wait(lambda: bob.texts() == ["hi", "kept 1", "missed 1", "missed 2"], "the state refetched over REST, once each")
+    bob.wait(lambda: [m for m in bob.messages() if m["text"] == "kept 1" and m["reactions"] == ["🎉1"]], "the reaction, refetched")
+    assert bob.chat_item(alice.username).find_element(By.CSS_SELECTOR, ".ci-preview").text == "missed 2"
+    with open(access_log, "rb") as f:
+        f.seek(log_start)
+        after = f.read().decode(errors="replace")
+    assert '"GET /chats HTTP' in after and "/messages HTTP" in after, "no refetch over REST after the RESYNC"
+    # The stream goes on live after the RESYNC.
+    alice.send("live again")
+    bob.wait(lambda: bob.texts()[-1:] == ["live again"], "a live message after the RESYNC")
+    assert bob.texts().count("live again") == 1

@@ -1,7 +1,11 @@
 // The dialogs: a direct chat by user search, a new group, a group's members and name,
 // message search.
 
-import { api, S, toast, errorText, userName, loadUser, chatTitle, openChatRoute, refreshChat, jumpToMessage, logout, replaceToken } from './app.js';
+import { openChatRoute } from './chatlist.js';
+import { jumpToMessage } from './chatview.js';
+import { refreshChat } from './events.js';
+import { logout, replaceToken } from './session.js';
+import { S, api, chatTitle, errorText, loadUser, toast, userName } from './state.js';
 import { ApiError } from './api.js';
 import { $, el, debounce, formatListTime, paintAvatar } from './dom.js';
 import { icon } from './icons.js';
@@ -259,7 +263,29 @@ function setupSearch() {
       el('span', { class: 'result-top' },
         el('span', { class: 'pick-name', text: chat ? chatTitle(chat) : `chat ${m.chat_id}` }),
         el('span', { class: 'muted', text: `${userName(m.sender_id)} · ${formatListTime(m.timestamp)}`, data: {} })),
-      el('span', { class: 'result-text', text: m.content || '📎 attachment' })));
+      highlighted(m.content || '📎 attachment', query)));
+  }
+
+  /** The text with the query's words marked: text nodes and <mark>s, never HTML. */
+  function highlighted(text, q) {
+    const words = q.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0);
+    const span = el('span', { class: 'result-text' });
+    const lower = text.toLowerCase();
+    // (Lower-casing that changes the length would shift the marks: plain text then.)
+    if (!words.length || lower.length !== text.length) { span.textContent = text; return span; }
+    let i = 0;
+    while (i < text.length) {
+      let best = -1, len = 0;
+      for (const w of words) {
+        const at = lower.indexOf(w, i);
+        if (at !== -1 && (best === -1 || at < best)) { best = at; len = w.length; }
+      }
+      if (best === -1) { span.append(text.slice(i)); break; }
+      if (best > i) span.append(text.slice(i, best));
+      span.append(el('mark', { text: text.slice(best, best + len) }));
+      i = best + len;
+    }
+    return span;
   }
 
   $('btn-search').addEventListener('click', () => {

@@ -47,6 +47,7 @@ export class Stream {
     this.ws = ws;
     this.ready = false;
     ws.onopen = () => {
+      if (ws !== this.ws) return;
       const d = { token: this.token, v: 2 };
       if (this.seq !== null) d.since = this.seq;
       ws.send(JSON.stringify({ op: 'IDENTIFY', d }));
@@ -114,9 +115,16 @@ export class Stream {
     this.timer = setTimeout(() => { this.timer = null; this.connect(); }, delay);
   }
 
+  /** Back online: try at once, dropping an attempt that started while offline. */
   reconnectNow() {
     if (this.stopped || this.ready) return;
-    if (this.ws && this.ws.readyState === WebSocket.CONNECTING) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws) {
+      const stale = this.ws;
+      this.ws = null;              // its onclose is ignored from here on
+      try { stale.close(); } catch { /* not open yet */ }
+    }
     this.attempt = 0;
     this.connect();
   }
