@@ -149,8 +149,9 @@ final class FastCGIServer: Sendable {
                 // One line per request. The route pattern, never the path or query (a search
                 // text, ids) and never a header (the token).
                 context.logger.info("request", metadata: [
-                    "request_id": "\(served.requestID)", "method": "\(served.method)", "route": "\(served.route)",
-                    "status": "\(served.status)", "duration_ms": "\(Elapsed.milliseconds(elapsed))",
+                    "request_id": .string(served.requestID), "method": .string(served.method),
+                    "route": .string(served.route), "status": .string(String(served.status)),
+                    "duration_ms": .string(Elapsed.milliseconds(elapsed)),
                 ])
             }
         }
