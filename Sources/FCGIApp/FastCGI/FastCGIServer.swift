@@ -34,6 +34,7 @@ final class FastCGIServer: Sendable {
     /// The process's metrics, rendered for nginx's `/metrics/fcgi`.
     private let metrics: MetricsExport
     private let databaseMetrics: DatabaseMetrics
+    private let relayHealth = RelayHealth()
 
     init(configuration: Configuration, router: Router, logger: Logger, metrics: MetricsExport) throws {
         self.configuration = configuration
@@ -132,7 +133,7 @@ final class FastCGIServer: Sendable {
                               writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               notifier: server.notifier, configuration: configuration, logger: logger,
-                              now: { Int64(time(nil)) })
+                              now: { Int64(time(nil)) }, relayHealth: server.relayHealth)
             request = FastCGIRequest(listeningSocket: listeningSocket)
             requestMetrics = RequestMetrics(factory: server.metrics.factory)
         }

@@ -20,8 +20,12 @@ public final class Context {
     /// Seconds since 1970; a parameter so that tests can move time.
     public let now: () -> Int64
 
+    /// The process's one record of the relay's health, shared by all workers (`/healthz`).
+    let relayHealth: RelayHealth
+
     init(store: Store, writer: SerializedStore, tokens: TokenService, notifier: RelayNotifier?, configuration: Configuration,
-                logger: Logger, now: @escaping () -> Int64) {
+                logger: Logger, now: @escaping () -> Int64, relayHealth: RelayHealth = RelayHealth()) {
+        self.relayHealth = relayHealth
         self.store = store
         self.writer = writer
         self.tokens = tokens
