@@ -101,6 +101,20 @@ import Testing
         #expect(relay.received.contains("X-Request-Id: req-1\r\n"))
     }
 
+    @Test func aProbeAnswerStandsForAQuarterSecondThenTheRelayIsAskedAgain() throws {
+        let app = try TestApp()
+        try FileManager.default.createDirectory(atPath: app.configuration.runDirectory, withIntermediateDirectories: true)
+        let path = app.configuration.relaySocketPath
+        var relay: OneShotRelay? = try OneShotRelay(path: path, status: "200 OK")
+        let health = RelayHealth()
+        #expect(health.isAccepting(socketPath: path, requestID: "a"))
+        relay?.done.wait()
+        relay = nil  // nothing listens any more: only the standing answer can still say ok
+        #expect(health.isAccepting(socketPath: path, requestID: "b"))
+        usleep(useconds_t(RelayHealth.maxAgeNanoseconds / 1_000 + 50_000))
+        #expect(!health.isAccepting(socketPath: path, requestID: "c"))
+    }
+
     @Test func downWhenTheRelayAnswersAnythingBut200() throws {
         let app = try TestApp()
         try FileManager.default.createDirectory(atPath: app.configuration.runDirectory, withIntermediateDirectories: true)

@@ -38,6 +38,7 @@ final class FastCGIServer: Sendable {
     /// The process's metrics, rendered for nginx's `/metrics/fcgi`.
     private let metrics: MetricsExport
     private let databaseMetrics: DatabaseMetrics
+    private let relayHealth = RelayHealth()
 
     init(configuration: Configuration, router: Router, logger: Logger, metrics: MetricsExport) throws {
         self.configuration = configuration
@@ -146,7 +147,7 @@ final class FastCGIServer: Sendable {
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               revokedSessions: server.revokedSessions, passwords: server.passwords,
                               notifier: server.notifier, configuration: configuration, logger: logger,
-                              now: { Int64(time(nil)) })
+                              now: { Int64(time(nil)) }, relayHealth: server.relayHealth)
             request = FastCGIRequest(listeningSocket: listeningSocket)
             requestMetrics = RequestMetrics(factory: server.metrics.factory)
         }
@@ -163,8 +164,9 @@ final class FastCGIServer: Sendable {
                 // One line per request. The route pattern, never the path or query (a search
                 // text, ids) and never a header (the token).
                 context.logger.info("request", metadata: [
-                    "request_id": "\(served.requestID)", "method": "\(served.method)", "route": "\(served.route)",
-                    "status": "\(served.status)", "duration_ms": "\(Elapsed.milliseconds(elapsed))",
+                    "request_id": .string(served.requestID), "method": .string(served.method),
+                    "route": .string(served.route), "status": .string(String(served.status)),
+                    "duration_ms": .string(Elapsed.milliseconds(elapsed)),
                 ])
             }
         }

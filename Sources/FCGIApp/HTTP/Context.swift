@@ -25,9 +25,13 @@ public final class Context {
     /// Seconds since 1970; a parameter so that tests can move time.
     public let now: () -> Int64
 
+    /// The process's one record of the relay's health, shared by all workers (`/healthz`).
+    let relayHealth: RelayHealth
+
     init(store: Store, writer: SerializedStore, tokens: TokenService, revokedSessions: RevokedSessions,
          passwords: PasswordSlots, notifier: RelayNotifier?, configuration: Configuration,
-         logger: Logger, now: @escaping () -> Int64) {
+         logger: Logger, now: @escaping () -> Int64, relayHealth: RelayHealth = RelayHealth()) {
+        self.relayHealth = relayHealth
         self.store = store
         self.revokedSessions = revokedSessions
         self.passwords = passwords

@@ -1,4 +1,6 @@
+import Domain
 import Foundation
+import Synchronization
 
 /// Asks the relay, over its own Unix socket, whether it is accepting: `GET /healthz`, which the
 /// relay answers from an event loop after checking that its storage thread is running rounds.
@@ -41,5 +43,35 @@ enum RelayProbe {
             answer += chunk[0..<count]
         }
         return answer.count >= 12 && answer[9..<12].elementsEqual("200".utf8)
+    }
+}
+
+/// The relay's health as `/healthz` reports it, probed by at most one worker at a time and
+/// reused for `maxAge`: `/healthz` needs no token, so a burst of it while the relay hangs must
+/// not hold every API worker in a 2 s probe. Touched once per `/healthz`, never per request.
+final class RelayHealth: Sendable {
+    private struct State {
+        var checkedAt: UInt64 = 0
+        var accepting = false
+        var probing = false
+    }
+
+    private let state = Mutex(State())
+    /// How long a probe's answer stands; short, so an outage shows within a quarter second.
+    static let maxAgeNanoseconds: UInt64 = 250_000_000
+
+    func isAccepting(socketPath: String, requestID: String) -> Bool {
+        let now = Elapsed.now()
+        let reused: Bool? = state.withLock { state in
+            if state.probing || (state.checkedAt > 0 && now &- state.checkedAt < Self.maxAgeNanoseconds) {
+                return state.accepting
+            }
+            state.probing = true
+            return nil
+        }
+        if let reused { return reused }
+        let accepting = RelayProbe.isAccepting(socketPath: socketPath, requestID: requestID)
+        state.withLock { $0 = State(checkedAt: Elapsed.now(), accepting: accepting, probing: false) }
+        return accepting
     }
 }

@@ -17,7 +17,8 @@ enum HealthRoutes {
                                    metadata: ["request_id": "\(request.id)", "error": "\(error)"])
             database = false
         }
-        let relay = RelayProbe.isAccepting(socketPath: context.configuration.relaySocketPath, requestID: request.id)
+        let relay = context.relayHealth.isAccepting(socketPath: context.configuration.relaySocketPath,
+                                                    requestID: request.id)
         if database && relay {
             return .json(bytes: Array(#"{"status":"ok"}"#.utf8), status: .ok)
         }
