@@ -3,7 +3,8 @@
 # for real against copies of /etc, /opt, /var/lib, /var/log and /run bind-mounted over the
 # originals, so the machine's own files are never touched; then starts what the systemd units
 # would start (FCGIApp after `FCGIApp migrate`, WSRelay, both as `messenger` with
-# /etc/messenger/env) and the stock nginx with the installed site, and waits for WORK/stop.
+# /etc/messenger/env) and the stock nginx with the installed site, and waits for WORK/stop
+# (WORK/backup-request: runs the installed backup into WORK/backup first).
 #   deploy_namespace.sh WORK PORT BIN_DIR
 set -euo pipefail
 WORK=$1 PORT=$2 BIN=$3
@@ -47,6 +48,12 @@ trap stop EXIT
 touch "$WORK/ready"
 for _ in $(seq 1 600); do
     [[ -e $WORK/stop ]] && exit 0
+    if [[ -e $WORK/backup-request ]]; then
+        rm -f "$WORK/backup-request"
+        rc=0
+        DATA_DIR=/var/lib/messenger /opt/messenger/bin/backup "$WORK/backup" > "$WORK/backup.out" 2>&1 || rc=$?
+        echo "$rc" > "$WORK/backup-done"
+    fi
     kill -0 "$fcgi" "$relay" "$nginx_pid" 2>/dev/null || { echo "a process died" >> "$WORK/apps.out"; exit 1; }
     sleep 0.2
 done

@@ -249,6 +249,12 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
                                   if (work / "varlog" / "nginx" / "messenger.access.log").exists() else "", timeout=5)
         assert "/chats" in access and user.token not in access
         assert message["id"] > 0
+        # The installed backup works on the installed layout.
+        (work / "backup-request").touch()
+        assert helpers.wait_for(lambda: (work / "backup-done").exists(), timeout=60), logs()
+        assert (work / "backup-done").read_text().strip() == "0", helpers.tail(work / "backup.out")
+        assert (work / "backup" / "uploads" / receipt["url"].rsplit("/", 1)[1]).is_file()
+        assert "messages=1" in (work / "backup" / "backup.info").read_text()
     finally:
         (work / "stop").touch()
         try:
