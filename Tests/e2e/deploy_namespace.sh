@@ -23,6 +23,12 @@ mount --bind "$WORK/varlib" /var/lib
 mount --bind "$WORK/varlog" /var/log
 mount --bind "$WORK/run" /run
 
+# An operator's env file written before the install (it must be kept, and read).
+if [[ -f $WORK/env.pre ]]; then
+    mkdir -p /etc/messenger
+    install -m 0640 "$WORK/env.pre" /etc/messenger/env
+fi
+
 cd "$REPO_ROOT"
 SKIP_BUILD=1 SKIP_INSTALL=1 BIN_DIR="$BIN" LISTEN_PORT="$PORT" SERVER_NAME="localhost" \
     CORS_ORIGINS= ./scripts/install > "$WORK/install.out" 2>&1 || { echo "install failed: $?" >> "$WORK/install.out"; exit 1; }
