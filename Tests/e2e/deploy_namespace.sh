@@ -11,12 +11,18 @@ WORK=$1 PORT=$2 BIN=$3
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 mount --make-rprivate /
-mkdir -p "$WORK/etc" "$WORK/opt/swift" "$WORK/varlib/nginx" "$WORK/varlog/nginx" "$WORK/run"
+mkdir -p "$WORK/etc" "$WORK/opt" "$WORK/varlib/nginx" "$WORK/varlog/nginx" "$WORK/run"
 cp -a /etc/. "$WORK/etc/"
 # The stock default site would take port 80; this copy only serves the messenger.
 rm -f "$WORK/etc/nginx/sites-enabled/default"
-# The debug binaries need the Swift runtime under /opt/swift.
-[[ -d /opt/swift ]] && mount --bind /opt/swift "$WORK/opt/swift"
+# A fresh /opt that still shows what else is there (the debug binaries need the Swift
+# runtime, often under /opt/swift); only /opt/messenger is new.
+for entry in /opt/*; do
+    name="${entry##*/}"
+    [[ -d $entry && $name != messenger ]] || continue
+    mkdir -p "$WORK/opt/$name"
+    mount --bind "$entry" "$WORK/opt/$name"
+done
 mount --rbind "$WORK/opt" /opt
 mount --bind "$WORK/etc" /etc
 mount --bind "$WORK/varlib" /var/lib
