@@ -3,24 +3,37 @@
 # for real against copies of /etc, /opt, /var/lib, /var/log and /run bind-mounted over the
 # originals, so the machine's own files are never touched; then starts what the systemd units
 # would start (FCGIApp after `FCGIApp migrate`, WSRelay, both as `messenger` with
-# /etc/messenger/env) and the stock nginx with the installed site, and waits for WORK/stop.
+# /etc/messenger/env) and the stock nginx with the installed site, and waits for WORK/stop
+# (WORK/backup-request: runs the installed backup into WORK/backup first).
 #   deploy_namespace.sh WORK PORT BIN_DIR
 set -euo pipefail
 WORK=$1 PORT=$2 BIN=$3
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 mount --make-rprivate /
-mkdir -p "$WORK/etc" "$WORK/opt/swift" "$WORK/varlib/nginx" "$WORK/varlog/nginx" "$WORK/run"
+mkdir -p "$WORK/etc" "$WORK/opt" "$WORK/varlib/nginx" "$WORK/varlog/nginx" "$WORK/run"
 cp -a /etc/. "$WORK/etc/"
 # The stock default site would take port 80; this copy only serves the messenger.
 rm -f "$WORK/etc/nginx/sites-enabled/default"
-# The debug binaries need the Swift runtime under /opt/swift.
-[[ -d /opt/swift ]] && mount --bind /opt/swift "$WORK/opt/swift"
+# A fresh /opt that still shows what else is there (the debug binaries need the Swift
+# runtime, often under /opt/swift); only /opt/messenger is new.
+for entry in /opt/*; do
+    name="${entry##*/}"
+    [[ -d $entry && $name != messenger ]] || continue
+    mkdir -p "$WORK/opt/$name"
+    mount --bind "$entry" "$WORK/opt/$name"
+done
 mount --rbind "$WORK/opt" /opt
 mount --bind "$WORK/etc" /etc
 mount --bind "$WORK/varlib" /var/lib
 mount --bind "$WORK/varlog" /var/log
 mount --bind "$WORK/run" /run
+
+# An operator's env file written before the install (it must be kept, and read).
+if [[ -f $WORK/env.pre ]]; then
+    mkdir -p /etc/messenger
+    install -m 0640 "$WORK/env.pre" /etc/messenger/env
+fi
 
 cd "$REPO_ROOT"
 SKIP_BUILD=1 SKIP_INSTALL=1 BIN_DIR="$BIN" LISTEN_PORT="$PORT" SERVER_NAME="localhost" \
@@ -47,6 +60,12 @@ trap stop EXIT
 touch "$WORK/ready"
 for _ in $(seq 1 600); do
     [[ -e $WORK/stop ]] && exit 0
+    if [[ -e $WORK/backup-request ]]; then
+        rm -f "$WORK/backup-request"
+        rc=0
+        DATA_DIR=/var/lib/messenger /opt/messenger/bin/backup "$WORK/backup" > "$WORK/backup.out" 2>&1 || rc=$?
+        echo "$rc" > "$WORK/backup-done"
+    fi
     kill -0 "$fcgi" "$relay" "$nginx_pid" 2>/dev/null || { echo "a process died" >> "$WORK/apps.out"; exit 1; }
     sleep 0.2
 done

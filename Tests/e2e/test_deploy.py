@@ -179,6 +179,11 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
             pytest.skip(f"{bin_dir() / name} is not built")
     work = Path(tempfile.mkdtemp(prefix="msgr-deploy-"))
     port = helpers.free_port()
+    origin = "https://app.example.com"
+    (work / "env.pre").write_text(
+        "# written by the operator before installing\n"
+        "DATA_DIR=/var/lib/messenger\nMIGRATIONS_DIR=/opt/messenger/migrations\nSOCKET_GROUP=www-data\n"
+        f"LOG_LEVEL=info\nCORS_ORIGINS={origin}\nUPLOAD_MAX_BYTES=2097152\n")
     proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "bash",
                              str(REPO_ROOT / "Tests" / "e2e" / "deploy_namespace.sh"), str(work), str(port), str(bin_dir())],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -219,6 +224,10 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
         assert os.readlink(state / "run") == "/run/messenger"
         env_file = work / "etc" / "messenger" / "env"
         assert env_file.stat().st_mode & 0o007 == 0, "the env file may hold secrets: not world-readable"
+        assert env_file.read_text() == (work / "env.pre").read_text(), "an existing env file is kept"
+        site = (work / "etc" / "nginx" / "sites-available" / "messenger").read_text()
+        assert f"listen {port};" in site and "server_name localhost;" in site
+        assert f"client_max_body_size {2097152 + 65536};" in site
         assert (work / "etc" / "nginx" / "sites-enabled" / "messenger").is_symlink()
         for unit in UNITS:
             assert (work / "etc" / "systemd" / "system" / unit.name).read_text() == unit.read_text()
@@ -239,6 +248,15 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
         assert spec.status_code == 200 and spec.headers["Content-Type"].startswith("application/yaml")
         assert spec.content == (REPO_ROOT / "Sources" / "FCGIApp" / "openapi.yaml").read_bytes()
         helpers.assert_error(api.get("/no/such/endpoint"), 404)
+        # CORS_ORIGINS from the env file, rendered into the site.
+        pre = requests.options(base + "/chats", timeout=helpers.TIMEOUT, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 204 and pre.headers["Access-Control-Allow-Origin"] == origin, pre.headers
+        other = requests.get(base + "/chats", timeout=helpers.TIMEOUT, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in other.headers
+        # UPLOAD_MAX_BYTES from the env file: nginx's limit follows it.
+        too_big = api.post("/upload", user.token, files={"file": ("big.bin", b"x" * (2097152 + 200000), "application/octet-stream")})
+        helpers.assert_error(too_big, 413)
 
         from websockets.sync.client import connect
         with connect(f"ws://127.0.0.1:{port}/ws?v=2&token={user.token}", open_timeout=10) as ws:
@@ -249,6 +267,12 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
                                   if (work / "varlog" / "nginx" / "messenger.access.log").exists() else "", timeout=5)
         assert "/chats" in access and user.token not in access
         assert message["id"] > 0
+        # The installed backup works on the installed layout.
+        (work / "backup-request").touch()
+        assert helpers.wait_for(lambda: (work / "backup-done").exists(), timeout=60), logs()
+        assert (work / "backup-done").read_text().strip() == "0", helpers.tail(work / "backup.out")
+        assert (work / "backup" / "uploads" / receipt["url"].rsplit("/", 1)[1]).is_file()
+        assert "messages=1" in (work / "backup" / "backup.info").read_text()
     finally:
         (work / "stop").touch()
         try:
@@ -256,8 +280,9 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=5)
-        # The namespace's bind mounts (the Swift runtime under opt/swift) end with it; never
+        # The namespace's bind mounts (the real /opt/* under work/opt) end with it; never
         # delete through one that is somehow still there.
-        swift = work / "opt" / "swift"
-        if not (swift.is_dir() and (os.path.ismount(swift) or any(swift.iterdir()))):
+        shown = [entry for entry in (work / "opt").iterdir() if entry.name != "messenger"] \
+            if (work / "opt").is_dir() else []
+        if not any(os.path.ismount(entry) or (entry.is_dir() and any(entry.iterdir())) for entry in shown):
             shutil.rmtree(work, ignore_errors=True)

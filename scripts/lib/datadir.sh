@@ -23,15 +23,18 @@ resolve_data_paths() {
     UPLOADS_DIR="$DATA_DIR/uploads"
 }
 
-# db_in_use PATH: succeeds when a process (one this user may inspect) has PATH open.
+# db_in_use PATH: succeeds when a process (one this user may inspect) has PATH (or its WAL)
+# open. One find over /proc/*/fd, not a readlink per descriptor.
 db_in_use() {
-    local path fd target
+    local path
     path="$(readlink -f "$1" 2>/dev/null || printf '%s' "$1")"
-    for fd in /proc/[0-9]*/fd/*; do
-        target="$(readlink "$fd" 2>/dev/null)" || continue
-        [[ $target == "$path" || $target == "$path-wal" ]] && return 0
-    done
-    return 1
+    # -lname takes a pattern: escape what would be special in one.
+    path="$(sed 's/[][*?\\]/\\&/g' <<< "$path")"
+    local found
+    # find fails on processes that exit while it looks; only what it found counts.
+    found="$(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 \( -lname "$path" -o -lname "$path-wal" \) \
+        -print -quit 2>/dev/null || true)"
+    [[ -n $found ]]
 }
 
 # sqlite_check PATH: dies unless PRAGMA integrity_check of PATH says ok.
