@@ -57,6 +57,18 @@ public final class SerializedStore: @unchecked Sendable {
         try perform(since: ContinuousClock.now, body)
     }
 
+    /// Runs `body` with the shared store only if no one in this process is using it now,
+    /// waiting at most `busyWaitMilliseconds` for another process's lock; nil when the store
+    /// was taken. For bookkeeping a request must never wait for (a session's last use).
+    public func performIfFree<T>(busyWaitMilliseconds: Int32, _ body: (Store) throws -> T) throws -> T? {
+        guard storeLock.try() else { return nil }
+        defer { storeLock.unlock() }
+        let connection = store.connection
+        connection.setBusyWait(milliseconds: busyWaitMilliseconds)
+        defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }
+        return try body(store)
+    }
+
     private func perform<T>(since start: ContinuousClock.Instant, _ body: (Store) throws -> T) throws -> T {
         storeLock.lock()
         defer { storeLock.unlock() }

@@ -1,4 +1,5 @@
 import Domain
+import Storage
 
 /// The largest JSON body any endpoint accepts.
 let maxJSONBodyBytes = 256 * 1024
@@ -37,11 +38,15 @@ extension Request {
         return caller
     }
 
-    /// Writes the session's `last_used_at` once a minute per worker. Never fails the request.
+    /// Writes the session's `last_used_at` once a minute per worker. Never fails or delays
+    /// the request: skipped when the writer is busy or the database locked (a read must keep
+    /// answering while another process holds the write lock), and tried again a minute on.
     private func touchSession(_ sessionID: Int64, _ context: Context, now: Int64) {
         guard context.verifiedTokens.touchIsDue(sessionID, now: now) else { return }
         do {
-            try context.writer.perform { try $0.touchSession(id: sessionID) }
+            _ = try context.writer.performIfFree(busyWaitMilliseconds: 10) { try $0.touchSession(id: sessionID) }
+        } catch let error as StorageError where error.isBusy {
+            return
         } catch {
             context.logger.warning("recording a session's last use failed", metadata: ["error": "\(error)"])
         }
