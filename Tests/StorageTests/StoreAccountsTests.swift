@@ -44,6 +44,19 @@ import Testing
         #expect(try store.activeSessions(userID: user, now: Int64(time(nil))).map(\.id) == [third])
     }
 
+    @Test func pruningKeepsTheNewestRevocationSoItsCounterNeverGoesBack() throws {
+        let user = try store.login(username: "uma").id
+        let old = try store.createSession(userID: user, expiresAt: 10)
+        let older = try store.createSession(userID: user, expiresAt: 5)
+        let live = try store.createSession(userID: user, expiresAt: Int64(time(nil)) + 3_600)
+        try store.revokeSession(older, userID: user)
+        try store.revokeSession(old, userID: user)  // revoked_seq 2, the newest
+        #expect(try store.pruneSessions(expiredBefore: 100) == 1)  // `older` only
+        #expect(try store.sessionState(id: old, userID: user) == .revoked)
+        try store.revokeSession(live, userID: user)
+        #expect(try store.revocations(after: 2, now: 0).sessions.map(\.id) == [live])
+    }
+
     @Test func theWatcherSeesAnotherConnectionsRevocationWithinAPoll() throws {
         let user = try store.login(username: "tess").id
         let session = try store.createSession(userID: user, expiresAt: Int64(time(nil)) + 3_600)

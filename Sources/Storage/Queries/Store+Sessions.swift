@@ -110,6 +110,23 @@ extension Store {
         return (sessions, through)
     }
 
+    /// Deletes sessions whose tokens expired before `before` (seconds since 1970): no token
+    /// of theirs is accepted anywhere, so nothing needs them. The session holding the newest
+    /// `revoked_seq` stays, so that the counter never goes back (`revoke` computes the next
+    /// one from the maximum, and the watchers read only seqs above what they have seen).
+    @discardableResult
+    public func pruneSessions(expiredBefore before: Int64, limit: Int = 5_000) throws -> Int {
+        try connection.write {
+            try connection.statement("""
+                DELETE FROM sessions WHERE id IN (
+                    SELECT id FROM sessions WHERE expires_at < ?1
+                    AND (revoked_seq IS NULL OR revoked_seq < (SELECT max(revoked_seq) FROM sessions))
+                    LIMIT ?2)
+                """).run([.integer(before), .integer(Int64(limit))])
+            return connection.changes
+        }
+    }
+
     // MARK: passwords
 
     /// The user's password hash (PHC string), nil without a password.

@@ -207,6 +207,7 @@ private final class StorageThread {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
             // Rate buckets untouched for a day are full under any limit of one a day or more.
             try store.pruneRateBuckets(untouchedSince: Store.rateClock() - 86_400, limit: retention.batch)
+            try store.pruneSessions(expiredBefore: Int64(time(nil)) - 86_400, limit: retention.batch)
             pruneBacklog = deleted >= retention.batch
             if deleted > 0 { logger.info("pruned events", metadata: ["count": "\(deleted)"]) }
         } catch let error as StorageError where error.isBusy {
