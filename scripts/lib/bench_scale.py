@@ -157,6 +157,7 @@ class Scale:
     def measure(self) -> None:
         s = requests.Session()
         f = self.facts
+        f["load_before"] = os.getloadavg()[0]
         big, users = f["big_group_id"], f["users"]
 
         def ok(response: requests.Response) -> requests.Response:
@@ -209,6 +210,7 @@ class Scale:
         self.timed("send into the big group (POST, 1,000 members)", SAMPLES,
                    lambda i=0: ok(s.post(f"{self.base}/chats/{big}/messages", headers=auth, json={"content": f"scale send {i}"})))
         self.resume(token)
+        f["load_after"] = os.getloadavg()[0]
 
     def common_neighbour(self, common: str) -> str:
         """A word that follows the common word in some message (for the phrase row)."""
@@ -222,10 +224,12 @@ class Scale:
 
     def resume(self, token: str) -> None:
         time.sleep(1)  # the sends' events are committed and announced
-        since = self.query("""
-            SELECT seq FROM events WHERE audience = 'chat'
-              AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?)
-            ORDER BY seq DESC LIMIT 1 OFFSET ?""", self.facts["busy_user_id"], RESUME_EVENTS)
+        visible = """SELECT seq FROM events WHERE audience = 'chat'
+                       AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?)"""
+        user = self.facts["busy_user_id"]
+        total = self.query(f"SELECT count(*) FROM ({visible})", user)
+        count, since = (RESUME_EVENTS, self.query(f"{visible} ORDER BY seq DESC LIMIT 1 OFFSET ?", user, RESUME_EVENTS)) \
+            if total > RESUME_EVENTS else (total, 0)
         url = f"ws://127.0.0.1:{self.port}/ws?v=2&since={since}&token={token}"
 
         async def once() -> float:
@@ -235,19 +239,19 @@ class Scale:
                 ready = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 assert ready.get("op") == "READY", ready
                 head = ready["d"]["seq"]
-                while got < RESUME_EVENTS:
+                while got < count:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                     if "seq" in frame:
                         got += 1
                         if frame["seq"] >= head:
                             break
             elapsed = (time.perf_counter() - start) * 1000
-            assert got == RESUME_EVENTS, f"resume got {got} events, wanted {RESUME_EVENTS}"
+            assert got == count, f"resume got {got} events, wanted {count}"
             return elapsed
 
         asyncio.run(once())
         samples = [asyncio.run(once()) for _ in range(RESUME_ROUNDS)]
-        name = f"resume of {RESUME_EVENTS:,} events (WS, since=)"
+        name = f"resume of {count:,} events (WS, since=)"
         self.rows[name] = (percentile(samples, 0.5), percentile(samples, 0.99), RESUME_ROUNDS)
         log(f"  {name}: p50 {self.rows[name][0]:.1f} ms, p99 {self.rows[name][1]:.1f} ms")
 
@@ -266,8 +270,8 @@ def report(scales: list[Scale], command: str, started: str) -> str:
              f"{os.cpu_count()} cores. Release build; one client, keep-alive, requests one after another through "
              f"nginx; p50/p99 in ms over the sample count (n). Each database seeded by `ScaleSeed` "
              f"(SQLite directly), then `FCGIApp migrate` applied migration 004 (the search index) to it.", "",
-             "| scale | users | chats | big group | seed | migrate 004 | database | per message | FTS index | messages table + its indexes | events |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| scale | users | chats | big group | seed | migrate 004 | database | per message | FTS index | messages table + its indexes | events | load avg (1 min) before/after measuring |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for sc in scales:
         f = sc.facts
         lines.append(
@@ -275,7 +279,8 @@ def report(scales: list[Scale], command: str, started: str) -> str:
             f"{f['big_group_messages']:,} messages | {f['seed_seconds']:.1f} s | {f['migration_seconds']:.1f} s | "
             f"{mb(f['db_bytes'])} | {f['db_bytes'] / f['messages']:.0f} B | {mb(f['fts_bytes'])} "
             f"({f['fts_bytes'] / f['messages']:.0f} B/message, {100 * f['fts_bytes'] / f['db_bytes']:.0f}% of the file) | "
-            f"{mb(f['messages_bytes'])} + {mb(f['messages_index_bytes'])} | {mb(f['events_bytes'])} ({f['events']:,} events) |")
+            f"{mb(f['messages_bytes'])} + {mb(f['messages_index_bytes'])} | {mb(f['events_bytes'])} ({f['events']:,} events) | "
+            f"{f['load_before']:.1f} / {f['load_after']:.1f} |")
     lines += ["",
               f"| request | {small.messages:,}: p50 | p99 | {big.messages:,}: p50 | p99 | n | p99 ratio | bar |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
