@@ -6,8 +6,11 @@ DATA_DIR and measured through nginx. Writes the "Data at scale" section of BENCH
 usage: bench_scale.py BIN_DIR REPORT_FILE COMMAND_LINE [MESSAGES ...]   (default 100000 10000000)
 
 Each scale: seed (schema 003) → time `FCGIApp migrate` (004: the search index, backfilled)
-→ start the stack → p50/p99 of every request below, one client, keep-alive → stop → sizes
-→ delete the database. The first scale is the reference for the p99 ratios."""
+→ start its stack. Then every row is timed on all scales in turn, one sample each, one client
+with keep-alive (so that the machine's other load falls on every scale alike) → stop → sizes
+→ delete the databases. The first scale is the reference for the p99 ratios.
+BENCH_SCALE_REUSE="N=DIR" takes the N-message database from DIR/messenger.db (migrated) and
+its seed figures from DIR/facts.json instead of seeding."""
 
 from __future__ import annotations
 
