@@ -4,10 +4,10 @@
 -- themselves by rowid (= messages.id). Two columns:
 --   body  the message's content, tokenized by unicode61 with diacritics folded away, so
 --         that `cafe` finds `Café` (composed or decomposed) and case never matters;
---   chat  one token 'c<chat_id>', so that "in these chats" is part of the MATCH expression
---         (`chat : (c1 OR c7)`) and FTS5 skips through both doclists together, newest
---         first, instead of reading every match of a common word and dropping the ones in
---         other chats.
+--   chat  one token 'c<chat_id>'. A search first reads the words' matches newest first and
+--         keeps those in the caller's chats; when those hold few of a common word's matches
+--         it asks for `chat : (c1 OR c7 ...) AND ...` instead, which never reads the matches
+--         of other chats (Store+Search.swift).
 -- Only live messages with content are indexed. The triggers keep the index in the
 -- transaction of the write itself: a send indexes, an edit reindexes, a deletion (which
 -- clears content and sets deleted_at) takes the message out. A contentless table forgets a

@@ -6,8 +6,11 @@ DATA_DIR and measured through nginx. Writes the "Data at scale" section of BENCH
 usage: bench_scale.py BIN_DIR REPORT_FILE COMMAND_LINE [MESSAGES ...]   (default 100000 10000000)
 
 Each scale: seed (schema 003) → time `FCGIApp migrate` (004: the search index, backfilled)
-→ start the stack → p50/p99 of every request below, one client, keep-alive → stop → sizes
-→ delete the database. The first scale is the reference for the p99 ratios."""
+→ start its stack. Then every row is timed on all scales in turn, one sample each, one client
+with keep-alive (so that the machine's other load falls on every scale alike) → stop → sizes
+→ delete the databases. The first scale is the reference for the p99 ratios.
+BENCH_SCALE_REUSE="N=DIR" takes the N-message database from DIR/messenger.db (migrated) and
+its seed figures from DIR/facts.json instead of seeding."""
 
 from __future__ import annotations
 
@@ -65,6 +68,8 @@ class Scale:
         self.base = f"http://127.0.0.1:{self.port}"
         self.facts: dict = {}
         self.rows: dict[str, tuple[float, float, int]] = {}
+        self.plan: list[tuple[str, int, object]] = []
+        self.samples: dict[str, list[float]] = {}
         self.proc: subprocess.Popen | None = None
 
     # --- database -------------------------------------------------------------------------
@@ -145,16 +150,12 @@ class Scale:
 
     # --- measurements ---------------------------------------------------------------------
     def timed(self, name: str, count: int, call) -> None:
-        call()  # warm: the first request of a kind opens statements and pages
-        samples = []
-        for i in range(count):
-            start = time.perf_counter()
-            call(i)
-            samples.append((time.perf_counter() - start) * 1000)
-        self.rows[name] = (percentile(samples, 0.50), percentile(samples, 0.99), count)
-        log(f"  {name}: p50 {self.rows[name][0]:.2f} ms, p99 {self.rows[name][1]:.2f} ms")
+        """Registers a row: `call(i)` is timed `count` times by `run_interleaved`."""
+        self.plan.append((name, count, call))
 
     def measure(self) -> None:
+        """Prepares the rows (the requests' targets, checked once each); `run_interleaved`
+        times them."""
         s = requests.Session()
         f = self.facts
         big, users = f["big_group_id"], f["users"]
@@ -222,10 +223,12 @@ class Scale:
 
     def resume(self, token: str) -> None:
         time.sleep(1)  # the sends' events are committed and announced
-        since = self.query("""
-            SELECT seq FROM events WHERE audience = 'chat'
-              AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?)
-            ORDER BY seq DESC LIMIT 1 OFFSET ?""", self.facts["busy_user_id"], RESUME_EVENTS)
+        visible = """SELECT seq FROM events WHERE audience = 'chat'
+                       AND chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = ?)"""
+        user = self.facts["busy_user_id"]
+        total = self.query(f"SELECT count(*) FROM ({visible})", user)
+        count, since = (RESUME_EVENTS, self.query(f"{visible} ORDER BY seq DESC LIMIT 1 OFFSET ?", user, RESUME_EVENTS)) \
+            if total > RESUME_EVENTS else (total, 0)
         url = f"ws://127.0.0.1:{self.port}/ws?v=2&since={since}&token={token}"
 
         async def once() -> float:
@@ -235,21 +238,40 @@ class Scale:
                 ready = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 assert ready.get("op") == "READY", ready
                 head = ready["d"]["seq"]
-                while got < RESUME_EVENTS:
+                while got < count:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                     if "seq" in frame:
                         got += 1
                         if frame["seq"] >= head:
                             break
             elapsed = (time.perf_counter() - start) * 1000
-            assert got == RESUME_EVENTS, f"resume got {got} events, wanted {RESUME_EVENTS}"
+            assert got == count, f"resume got {got} events, wanted {count}"
             return elapsed
 
-        asyncio.run(once())
-        samples = [asyncio.run(once()) for _ in range(RESUME_ROUNDS)]
-        name = f"resume of {RESUME_EVENTS:,} events (WS, since=)"
-        self.rows[name] = (percentile(samples, 0.5), percentile(samples, 0.99), RESUME_ROUNDS)
-        log(f"  {name}: p50 {self.rows[name][0]:.1f} ms, p99 {self.rows[name][1]:.1f} ms")
+        self.timed(f"resume of {count:,} events (WS, since=)", RESUME_ROUNDS, lambda i=0: asyncio.run(once()))
+
+
+def run_interleaved(scales: list[Scale]) -> None:
+    """Times every row on every scale, sample by sample in turn (small, big, small, …), so
+    that whatever else the machine does falls on both alike; the first call of a row on
+    each scale warms it and is not counted."""
+    for scale in scales:
+        scale.facts["load_before"] = os.getloadavg()[0]
+    for row in range(len(scales[0].plan)):
+        name, count, _ = scales[0].plan[row]
+        for scale in scales:
+            scale.plan[row][2]()
+        for i in range(count):
+            for scale in scales:
+                start = time.perf_counter()
+                scale.plan[row][2](i)
+                scale.samples.setdefault(scale.plan[row][0], []).append((time.perf_counter() - start) * 1000)
+        for scale in scales:
+            key, values = scale.plan[row][0], scale.samples[scale.plan[row][0]]
+            scale.rows[key] = (percentile(values, 0.50), percentile(values, 0.99), count)
+            log(f"  {scale.messages:,}: {key}: p50 {scale.rows[key][0]:.2f} ms, p99 {scale.rows[key][1]:.2f} ms")
+    for scale in scales:
+        scale.facts["load_after"] = os.getloadavg()[0]
 
 
 def mb(n: int) -> str:
@@ -264,18 +286,20 @@ def report(scales: list[Scale], command: str, started: str) -> str:
     lines = [SECTION, "",
              f"`{command}` — {started}, commit {commit}{' (with uncommitted changes)' if dirty else ''}, "
              f"{os.cpu_count()} cores. Release build; one client, keep-alive, requests one after another through "
-             f"nginx; p50/p99 in ms over the sample count (n). Each database seeded by `ScaleSeed` "
+             f"nginx, the two stacks running side by side and measured in turn, sample by sample; "
+             f"p50/p99 in ms over the sample count (n). Each database seeded by `ScaleSeed` "
              f"(SQLite directly), then `FCGIApp migrate` applied migration 004 (the search index) to it.", "",
-             "| scale | users | chats | big group | seed | migrate 004 | database | per message | FTS index | messages table + its indexes | events |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| scale | users | chats | big group | seed | migrate 004 | database | per message | FTS index | messages table + its indexes | events | load avg (1 min) before/after measuring |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for sc in scales:
         f = sc.facts
         lines.append(
             f"| {f['messages']:,} messages | {f['users']:,} | {f['chats']:,} | {f['big_group_members']:,} members, "
-            f"{f['big_group_messages']:,} messages | {f['seed_seconds']:.1f} s | {f['migration_seconds']:.1f} s | "
+            f"{f['big_group_messages']:,} messages | {f['seed_seconds']:.1f} s{' (earlier run, BENCH_SCALE_REUSE)' if f.get('reused') else ''} | {f['migration_seconds']:.1f} s | "
             f"{mb(f['db_bytes'])} | {f['db_bytes'] / f['messages']:.0f} B | {mb(f['fts_bytes'])} "
             f"({f['fts_bytes'] / f['messages']:.0f} B/message, {100 * f['fts_bytes'] / f['db_bytes']:.0f}% of the file) | "
-            f"{mb(f['messages_bytes'])} + {mb(f['messages_index_bytes'])} | {mb(f['events_bytes'])} ({f['events']:,} events) |")
+            f"{mb(f['messages_bytes'])} + {mb(f['messages_index_bytes'])} | {mb(f['events_bytes'])} ({f['events']:,} events) | "
+            f"{f['load_before']:.1f} / {f['load_after']:.1f} |")
     lines += ["",
               f"| request | {small.messages:,}: p50 | p99 | {big.messages:,}: p50 | p99 | n | p99 ratio | bar |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -322,22 +346,35 @@ def main() -> None:
     bin_dir, report_file, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     sizes = [int(x) for x in sys.argv[4:]] or [100_000, 10_000_000]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    scales = []
-    for messages in sizes:
-        scale = Scale(bin_dir, messages)
-        try:
-            scale.seed()
+    # BENCH_SCALE_REUSE="10000000=/dir": a database kept from an earlier run (dir/messenger.db,
+    # already migrated, and dir/facts.json: its seed and migration figures).
+    reuse = dict(item.split("=", 1) for item in os.environ.get("BENCH_SCALE_REUSE", "").split() if "=" in item)
+    scales = [Scale(bin_dir, messages) for messages in sizes]
+    try:
+        for scale in scales:
+            if str(scale.messages) in reuse:
+                kept = Path(reuse[str(scale.messages)])
+                log(f"reusing {kept}/messenger.db for {scale.messages:,} messages")
+                os.link(kept / "messenger.db", scale.db)
+                scale.facts = json.loads((kept / "facts.json").read_text())
+                scale.facts["reused"] = True
+            else:
+                scale.seed()
+        for scale in scales:
             scale.start()
             scale.measure()
+        run_interleaved(scales)
+        for scale in scales:
             scale.stop()
             scale.sizes()
-        finally:
+    finally:
+        for scale in scales:
             scale.stop()
             if os.environ.get("BENCH_KEEP") == "1":
                 log(f"kept {scale.data_dir}")
             else:
                 scale.remove()
-        scales.append(scale)
+    for scale in scales:
         json.dump({"facts": scale.facts, "rows": scale.rows}, sys.stderr, indent=1)
         print(file=sys.stderr)
     section = report(scales, command, started)

@@ -55,6 +55,11 @@ public final class Statement {
         }
     }
 
+    /// Ends a query that was stepped by hand before its last row.
+    public func reset() {
+        sqlite3_reset(handle)
+    }
+
     /// Runs a statement that returns no rows.
     public func run(_ values: [SQLValue] = []) throws(StorageError) {
         try bind(values)

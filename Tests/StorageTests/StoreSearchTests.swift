@@ -1,0 +1,72 @@
+import Domain
+@testable import Storage
+import Testing
+
+/// `Store.search`: membership now, both passes, paging, the index kept by the triggers.
+@Suite struct StoreSearchTests {
+    private let database: TestDatabase
+    private let store: Store
+    private let alice: User, bob: User, carol: User
+
+    init() throws {
+        database = try TestDatabase()
+        store = try database.migratedStore()
+        let users = try store.users("alice", "bob", "carol")
+        (alice, bob, carol) = (users[0], users[1], users[2])
+    }
+
+    private func ids(_ q: String, _ userID: Int64, chatID: Int64? = nil, beforeID: Int64? = nil, limit: Int = 20)
+        throws -> [Int64] {
+        try store.search(SearchQuery(parsing: q), userID: userID, chatID: chatID, beforeID: beforeID, limit: limit)
+            .messages.map(\.id)
+    }
+
+    @Test func theSecondPassFindsMessagesBehindManyMatchesElsewhere() throws {
+        let mine = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
+        let others = try store.initiateDirectChat(userID: bob.id, peerID: carol.id).chatID
+        let old = try store.send("needle common", from: alice.id, to: mine).message.id
+        // More matches in a chat Alice is not in than the first pass reads.
+        let batch = (0..<(Store.searchScanRows + 100)).map { _ in
+            OutgoingMessage(senderID: bob.id, chatID: others, draft: try! MessageDraft(content: "common haystack"))
+        }
+        for result in store.post(batch) { _ = try result.get() }
+        let recent = try store.send("common too", from: bob.id, to: mine).message.id
+        #expect(try ids("common", alice.id) == [recent, old])
+        #expect(try ids("common", alice.id, limit: 1) == [recent])
+        let page = try store.search(SearchQuery(parsing: "common"), userID: alice.id, limit: 1)
+        #expect(page.nextBeforeID == recent)
+        #expect(try ids("common", alice.id, beforeID: recent) == [old])
+        #expect(try ids("common", alice.id, chatID: mine) == [recent, old])
+        #expect(try ids("common", carol.id, limit: 3).count == 3)
+    }
+
+    @Test func onlyChatsYouAreAMemberOfNow() throws {
+        let group = try store.createGroup(creatorID: alice.id, name: "G", participants: [bob.id]).id
+        let message = try store.send("secret plan", from: alice.id, to: group).message.id
+        #expect(try ids("secret", bob.id) == [message])
+        #expect(try ids("secret", carol.id).isEmpty)
+        #expect(throws: MessengerError.forbidden("you are not a member of chat \(group)")) {
+            try store.search(SearchQuery(parsing: "secret"), userID: carol.id, chatID: group)
+        }
+        try store.removeMember(chatID: group, userID: bob.id, by: bob.id)
+        #expect(try ids("secret", bob.id).isEmpty)
+    }
+
+    @Test func editsReindexAndDeletionsLeaveTheIndex() throws {
+        let chat = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
+        let message = try store.send("shared before", from: alice.id, to: chat).message.id
+        _ = try store.editMessage(chatID: chat, messageID: message, by: alice.id, content: "shared after")
+        #expect(try ids("before", bob.id).isEmpty)
+        #expect(try ids("after", bob.id) == [message])
+        #expect(try ids("shared", bob.id) == [message])
+        try store.deleteMessage(chatID: chat, messageID: message, by: alice.id)
+        #expect(try ids("shared", bob.id).isEmpty)
+    }
+
+    @Test func theMatchExpressionQuotesEveryTerm() throws {
+        let query = try SearchQuery(parsing: "a:b NEAR(c) \"d ef\"*")
+        #expect(Store.matchExpression(query, chats: [3, 4])
+                == "chat : (c3 OR c4) AND body : \"a:b\" AND body : \"NEAR(c)\" AND body : \"d ef\" *")
+        #expect(Store.matchExpression(query, chats: nil) == "body : \"a:b\" AND body : \"NEAR(c)\" AND body : \"d ef\" *")
+    }
+}
