@@ -96,7 +96,7 @@ def rest_writes(stack, owner, member, outsider, chat_id: int, message_id: int, v
                 tag: str) -> dict[str, Callable[[], requests.Response]]:
     """One call per REST write kind, each of which succeeds on a healthy stack (and changes
     the database): message, legacy send, edit, delete, reaction, read marker, rename,
-    membership, role, profile, block, direct chat, upload."""
+    membership, role, profile, block, direct chat, upload, and a login (it opens a session)."""
     def go(method, path, token, **kwargs):
         return lambda: request(stack, method, path, token, **kwargs)
     return {
@@ -115,6 +115,7 @@ def rest_writes(stack, owner, member, outsider, chat_id: int, message_id: int, v
         "direct chat": go("POST", "/chats/initiate", outsider.token, json={"target_username": owner.username}),
         "upload": go("POST", "/upload?v=2", owner.token,
                      files={"file": (f"f-{tag}.txt", b"x" * 20_000, "text/plain")}),
+        "login": go("POST", "/login", None, json={"username": owner.username}),
     }
 
 
