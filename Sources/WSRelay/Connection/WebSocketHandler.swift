@@ -24,6 +24,8 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var pingTask: RepeatedTask?
     /// When the peer last sent anything; by the event loop's clock, so tests can move it.
     private var lastHeard = NIODeadline.uptimeNanoseconds(0)
+    /// The payload of the latest ping of the current read, answered when the read completes.
+    private var pendingPong: ByteBuffer?
 
     /// `userID` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
@@ -75,14 +77,28 @@ final class WebSocketHandler: ChannelInboundHandler {
         case .binary:
             reply(.error(message: "binary frames are not supported; send JSON text frames", nonce: nil), context: context)
         case .ping:
-            var data = frame.unmaskedData
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            // Answered once per read, for the latest ping in it (RFC 6455 5.5.3 allows a pong
+            // for only the most recent): a peer flooding thousands of pings in one burst costs
+            // one write, not one each, and holds no other socket of this event loop up.
+            pendingPong = frame.unmaskedData
         case .connectionClose:
             handleClose(frame, context: context)
         default:
             break  // pong: lastHeard is enough; continuation: reassembled by the aggregator
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if var data = pendingPong {
+            pendingPong = nil
+            // A peer that does not read its pongs gets none while its socket is not writable:
+            // they would otherwise pile up in memory.
+            if context.channel.isWritable, let handle, !handle.isClosing {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -94,10 +110,21 @@ final class WebSocketHandler: ChannelInboundHandler {
             // peer's answer to our close would never be seen: end our side after the close
             // frame instead (see `ConnectionHandle.closeWithoutHandshake`).
             handle.closeWithoutHandshake(invalid == .invalidFrameLength ? .messageTooBig : .protocolError)
-        case is NIOWebSocketFrameAggregator.Error:
-            // Fragments adding up to more than the frame limit: the same answer as one
-            // oversized frame gets.
-            handle.closeOnLoop(.messageTooBig)
+        case FrameGuard.Violation.controlFlood:
+            handle.closeWithoutHandshake(.policyViolation)
+        case is FrameGuard.Violation:
+            handle.closeWithoutHandshake(.protocolError)
+        case let aggregation as NIOWebSocketFrameAggregator.Error:
+            switch aggregation {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                // Fragments adding up to more than the frame limit: the same answer as one
+                // oversized frame gets.
+                handle.closeOnLoop(.messageTooBig)
+            default:
+                // A continuation with nothing to continue, or a new message in the middle of
+                // a fragmented one.
+                handle.closeWithoutHandshake(.protocolError)
+            }
         case is ByteToMessageDecoderError where handle.isClosing:
             break  // the rest of a refused frame, read and dropped until the socket closes
         case is IOError, is ChannelError:
@@ -109,6 +136,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private func handleText(_ data: ByteBuffer, context: ChannelHandlerContext) {
         guard let handle, !handle.isClosing else { return }
+        guard isValidUTF8(data.readableBytesView) else { return handle.closeOnLoop(.invalidPayload) }
         let frame: ClientFrame
         do {
             frame = try ClientFrame(parsing: data.readableBytesView)
@@ -180,12 +208,30 @@ final class WebSocketHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        // The peer started the handshake: echo its code, then close.
+        // The peer started the handshake: echo its code, then close. A close frame must be
+        // empty or carry a code a peer may send and a UTF-8 reason (RFC 6455 5.5.1, 7.4).
         var data = frame.unmaskedData
+        if data.readableBytes > 0 {
+            guard data.readableBytes >= 2, let number = data.getInteger(at: data.readerIndex, as: UInt16.self),
+                  Self.isSendableCloseCode(number)
+            else { return handle.closeWithoutHandshake(.protocolError) }
+            guard isValidUTF8(data.readableBytesView.dropFirst(2)) else {
+                return handle.closeWithoutHandshake(.invalidPayload)
+            }
+        }
         let code = data.readSlice(length: min(2, data.readableBytes)) ?? context.channel.allocator.buffer(capacity: 0)
         let echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Codes a peer may put in a close frame: the defined ones but 1004–1006 and 1015 (which
+    /// never go on the wire), and the ranges for libraries and applications.
+    private static func isSendableCloseCode(_ code: UInt16) -> Bool {
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: true
+        default: false
+        }
     }
 
     private func pingOrDrop(channel: Channel, interval: TimeAmount) {
