@@ -89,16 +89,23 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if var data = pendingPong {
-            pendingPong = nil
-            // A peer that does not read its pongs gets none while its socket is not writable:
-            // they would otherwise pile up in memory.
-            if context.channel.isWritable, let handle, !handle.isClosing {
-                let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
-                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
-            }
-        }
+        sendPendingPong(context: context)
         context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sendPendingPong(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The pong for the latest ping, once the socket is writable: a peer that does not read
+    /// what it is sent gets one pong when it reads again, not one per ping piled up in memory.
+    private func sendPendingPong(context: ChannelHandlerContext) {
+        guard var data = pendingPong, context.channel.isWritable else { return }
+        pendingPong = nil
+        guard let handle, !handle.isClosing else { return }
+        let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
+        context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -136,7 +143,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private func handleText(_ data: ByteBuffer, context: ChannelHandlerContext) {
         guard let handle, !handle.isClosing else { return }
-        guard isValidUTF8(data.readableBytesView) else { return handle.closeOnLoop(.invalidPayload) }
+        guard isValidUTF8(data) else { return handle.closeOnLoop(.invalidPayload) }
         let frame: ClientFrame
         do {
             frame = try ClientFrame(parsing: data.readableBytesView)
