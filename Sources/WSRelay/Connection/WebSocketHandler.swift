@@ -118,6 +118,9 @@ final class WebSocketHandler: ChannelInboundHandler {
             // frame instead (see `ConnectionHandle.closeWithoutHandshake`).
             handle.closeWithoutHandshake(invalid == .invalidFrameLength ? .messageTooBig : .protocolError)
         case FrameGuard.Violation.controlFlood:
+            // Nothing more is read from a flooding peer: every burst it keeps sending would
+            // cost this event loop decoding until the close timeout.
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
             handle.closeWithoutHandshake(.policyViolation)
         case is FrameGuard.Violation:
             handle.closeWithoutHandshake(.protocolError)
