@@ -32,6 +32,8 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var peerCloseCode: UInt16?
     /// When the socket opened (monotonic ns), for the log line's duration.
     private var openedAt: UInt64 = 0
+    /// The payload of the latest ping of the current read, answered when the read completes.
+    private var pendingPong: ByteBuffer?
 
     /// `identity` when the upgrade request carried a valid token (header or `?token=`);
     /// `nil` when the client must send IDENTIFY. `acceptedAt`: the dispatcher's delivery
@@ -90,14 +92,35 @@ final class WebSocketHandler: ChannelInboundHandler {
         case .binary:
             reply(.error(message: "binary frames are not supported; send JSON text frames", nonce: nil), context: context)
         case .ping:
-            var data = frame.unmaskedData
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            // Answered once per read, for the latest ping in it (RFC 6455 5.5.3 allows a pong
+            // for only the most recent): a peer flooding thousands of pings in one burst costs
+            // one write, not one each, and holds no other socket of this event loop up.
+            pendingPong = frame.unmaskedData
         case .connectionClose:
             handleClose(frame, context: context)
         default:
             break  // pong: lastHeard is enough; continuation: reassembled by the aggregator
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        sendPendingPong(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sendPendingPong(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The pong for the latest ping, once the socket is writable: a peer that does not read
+    /// what it is sent gets one pong when it reads again, not one per ping piled up in memory.
+    private func sendPendingPong(context: ChannelHandlerContext) {
+        guard var data = pendingPong, context.channel.isWritable else { return }
+        pendingPong = nil
+        guard let handle, !handle.isClosing else { return }
+        let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
+        context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -109,10 +132,24 @@ final class WebSocketHandler: ChannelInboundHandler {
             // peer's answer to our close would never be seen: end our side after the close
             // frame instead (see `ConnectionHandle.closeWithoutHandshake`).
             handle.closeWithoutHandshake(invalid == .invalidFrameLength ? .messageTooBig : .protocolError)
-        case is NIOWebSocketFrameAggregator.Error:
-            // Fragments adding up to more than the frame limit: the same answer as one
-            // oversized frame gets.
-            handle.closeOnLoop(.messageTooBig)
+        case FrameGuard.Violation.controlFlood:
+            // Nothing more is read from a flooding peer: every burst it keeps sending would
+            // cost this event loop decoding until the close timeout.
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            handle.closeWithoutHandshake(.policyViolation)
+        case is FrameGuard.Violation:
+            handle.closeWithoutHandshake(.protocolError)
+        case let aggregation as NIOWebSocketFrameAggregator.Error:
+            switch aggregation {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                // Fragments adding up to more than the frame limit: the same answer as one
+                // oversized frame gets.
+                handle.closeOnLoop(.messageTooBig)
+            default:
+                // A continuation with nothing to continue, or a new message in the middle of
+                // a fragmented one.
+                handle.closeWithoutHandshake(.protocolError)
+            }
         case is ByteToMessageDecoderError where handle.isClosing:
             break  // the rest of a refused frame, read and dropped until the socket closes
         case is IOError, is ChannelError:
@@ -124,6 +161,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private func handleText(_ data: ByteBuffer, context: ChannelHandlerContext) {
         guard let handle, !handle.isClosing else { return }
+        guard isValidUTF8(data) else { return handle.closeOnLoop(.invalidPayload) }
         let frame: ClientFrame
         do {
             frame = try ClientFrame(parsing: data.readableBytesView)
@@ -205,8 +243,17 @@ final class WebSocketHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        // The peer started the handshake: echo its code, then close.
+        // The peer started the handshake: echo its code, then close. A close frame must be
+        // empty or carry a code a peer may send and a UTF-8 reason (RFC 6455 5.5.1, 7.4).
         var data = frame.unmaskedData
+        if data.readableBytes > 0 {
+            guard data.readableBytes >= 2, let number = data.getInteger(at: data.readerIndex, as: UInt16.self),
+                  Self.isSendableCloseCode(number)
+            else { return handle.closeWithoutHandshake(.protocolError) }
+            guard isValidUTF8(data.readableBytesView.dropFirst(2)) else {
+                return handle.closeWithoutHandshake(.invalidPayload)
+            }
+        }
         peerCloseCode = data.getInteger(at: data.readerIndex, as: UInt16.self) ?? 1005  // 1005: no code given
         let code = data.readSlice(length: min(2, data.readableBytes)) ?? context.channel.allocator.buffer(capacity: 0)
         let echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
@@ -236,8 +283,17 @@ final class WebSocketHandler: ChannelInboundHandler {
             "close_code": "\(code)", "closed_by": "\(initiator)",
             "duration_ms": "\(Elapsed.milliseconds(Elapsed.now() &- openedAt))",
         ]
-        if case .ready(let userID) = state { metadata["user_id"] = "\(userID)" }
+        if case .ready(let identity) = state { metadata["user_id"] = "\(identity.userID)" }
         relay.logger.info("websocket", metadata: metadata)
+    }
+
+    /// Codes a peer may put in a close frame: the defined ones but 1004–1006 and 1015 (which
+    /// never go on the wire), and the ranges for libraries and applications.
+    private static func isSendableCloseCode(_ code: UInt16) -> Bool {
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: true
+        default: false
+        }
     }
 
     private func pingOrDrop(channel: Channel, interval: TimeAmount) {

@@ -10,8 +10,14 @@ enum CloseCode: CaseIterable {
     case normal
     /// 1001: the relay is shutting down; reconnect.
     case goingAway
-    /// 1002: the peer broke the WebSocket protocol (sent by NIO's protocol error handler).
+    /// 1002: the peer broke the WebSocket protocol: a frame header NIO's decoder refuses, a
+    /// reserved bit or opcode, an unmasked frame (`FrameGuard`), fragments out of order, a
+    /// malformed close frame.
     case protocolError
+    /// 1007: a text frame (or a close frame's reason) that is not UTF-8.
+    case invalidPayload
+    /// 1008: more pings and pongs than `FrameGuard.maxControlFramesPerSecond` in a second.
+    case policyViolation
     /// 1009: a frame larger than `RelayLimits.maxFrameBytes` (sent by NIO's decoder).
     case messageTooBig
     /// 1011: an internal error.
@@ -33,6 +39,8 @@ enum CloseCode: CaseIterable {
         case .normal: .normalClosure
         case .goingAway: .goingAway
         case .protocolError: .protocolError
+        case .invalidPayload: .dataInconsistentWithMessage
+        case .policyViolation: .policyViolation
         case .messageTooBig: .messageTooLarge
         case .internalError: .unexpectedServerError
         case .identifyTimeout: .init(codeNumber: 4001)
@@ -48,6 +56,8 @@ enum CloseCode: CaseIterable {
         case .normal: "bye"
         case .goingAway: "server shutting down"
         case .protocolError: "protocol error"
+        case .invalidPayload: "text is not UTF-8"
+        case .policyViolation: "too many pings"
         case .messageTooBig: "frame too large"
         case .internalError: "internal error"
         case .identifyTimeout: "identify timeout"

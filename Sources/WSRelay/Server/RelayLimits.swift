@@ -6,6 +6,9 @@ struct RelayLimits: Sendable {
     var maxFrameBytes = 64 * 1024
     /// Time to authenticate with IDENTIFY after opening without a token.
     var identifyTimeout: TimeAmount = .seconds(10)
+    /// A connection that has not completed its HTTP upgrade (or been refused) by then is
+    /// closed: a client trickling its request (slowloris) holds a socket no longer.
+    var handshakeTimeout: TimeAmount = .seconds(10)
     /// A ping goes out this often; a peer silent for two intervals is closed.
     var pingInterval: TimeAmount = .seconds(30)
     /// Bytes a connection may have queued but unsent before it counts as too slow.

@@ -91,6 +91,11 @@ final class RelayServer: Sendable {
         let limits = context.limits
         // Read when the upgrade is accepted, before the 101 goes out; see `Dispatcher.join`.
         let acceptedAt = NIOLoopBoundBox<Int64>(0, eventLoop: channel.eventLoop)
+        let upgraded = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+        let handshakeTimer = channel.eventLoop.scheduleTask(in: limits.handshakeTimeout) {
+            if !upgraded.value { channel.close(promise: nil) }
+        }
+        channel.closeFuture.whenComplete { _ in handshakeTimer.cancel() }
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: limits.maxFrameBytes,
             automaticErrorHandling: false,  // WebSocketHandler.errorCaught answers
@@ -111,7 +116,10 @@ final class RelayServer: Sendable {
                     // The HTTP answerer sits before the frame decoder the upgrader appended;
                     // from here on only WebSocket frames flow.
                     _ = channel.pipeline.syncOperations.removeHandler(name: HTTPRefusalHandler.name)
+                    upgraded.value = true
+                    handshakeTimer.cancel()
                     try channel.pipeline.syncOperations.addHandlers([
+                        FrameGuard(),
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
                                                     maxAccumulatedFrameSize: limits.maxFrameBytes),
                         WebSocketHandler(relay: context, identity: identity, stream: stream, acceptedAt: acceptedAt.value,
