@@ -458,6 +458,19 @@ def test_uploads_are_limited_and_a_refused_upload_stores_nothing(limited):
     ok_json(api.post("/upload", api.new_user("uplim2").token, files=files()))
 
 
+def test_searches_are_limited_per_user(limited):
+    api = Api(limited.base_url)
+    user = api.new_user("srchlim")
+    for _ in range(2):
+        ok_json(api.get("/search?q=hello", user.token))
+    response = api.get("/search?q=hello", user.token)
+    assert response.status_code == 429 and "too many searches" in response.json()["error"]
+    assert int(response.headers["Retry-After"]) >= 1
+    # Before any parsing: a malformed query over the limit is a 429 too, not a 400.
+    assert api.get('/search?q="unclosed', user.token).status_code == 429
+    ok_json(api.get("/search?q=hello", api.new_user("srchlim2").token))
+
+
 def test_logins_are_limited_per_username_then_per_address(limited):
     api = Api(limited.base_url)
     name = unique_username("loglim")
