@@ -17,9 +17,9 @@ from events_helpers import reaction_path
 TIMEOUT = 30
 
 
-def own_stack(prefix: str, **overrides: str):
-    """A generator for a module fixture: a stack started for this module alone, stopped (and
-    checked to stop cleanly) afterwards."""
+def own_stack(prefix: str = "msgr-e2e-", **overrides):
+    """A generator for a module fixture: a stack started for this module alone (on
+    `data_dir=` if given), stopped (and checked to stop cleanly) afterwards."""
     stack = start_stack(prefix=prefix, **overrides)
     try:
         yield stack

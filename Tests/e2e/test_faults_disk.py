@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from conftest import cleanup_stack, start_stack, stop_stack
-from faults_helpers import db_file, group_with_messages, integrity, new_user, request
+from faults_helpers import db_file, group_with_messages, integrity, new_user, own_stack, request
 from stream_helpers import P2Client
 from ws_helpers import run
 
@@ -54,14 +53,7 @@ def small_disk():
 
 @pytest.fixture(scope="module")
 def stack(small_disk):
-    stack = start_stack(data_dir=small_disk)
-    try:
-        yield stack
-    finally:
-        try:
-            stop_stack(stack)
-        finally:
-            cleanup_stack(stack)
+    yield from own_stack(data_dir=small_disk)
 
 
 def fill(path: Path) -> int:
