@@ -3,7 +3,6 @@ the database's write-visible state, and every REST write kind as one call."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ import requests
 import helpers
 from conftest import cleanup_stack, start_stack, stop_stack
 from events_helpers import reaction_path
+from stream_helpers import db_path, db_read, db_write
 
 TIMEOUT = 30
 
@@ -30,20 +30,8 @@ def own_stack(prefix: str = "msgr-e2e-", **overrides):
             cleanup_stack(stack)
 
 
-def db_file(stack) -> Path:
-    return stack.data_dir / "messenger.db"
-
-
-def read_db(stack) -> sqlite3.Connection:
-    connection = sqlite3.connect(f"file:{db_file(stack)}?mode=ro", uri=True, timeout=10)
-    connection.execute("PRAGMA busy_timeout = 10000")
-    return connection
-
-
-def write_db(stack) -> sqlite3.Connection:
-    connection = sqlite3.connect(str(db_file(stack)), timeout=10, isolation_level=None)
-    connection.execute("PRAGMA busy_timeout = 10000")
-    return connection
+# The stack's database, as the stream tests open it (read-only, or autocommit for writing).
+db_file, read_db, write_db = db_path, db_read, db_write
 
 
 # Every table a write touches; the fingerprint of the database is all their rows.
