@@ -610,10 +610,20 @@ def test_message_search(people, api):
         assert bob.finds("#search-results li") == []
         return
     assert probe.status_code == 200, probe.text
-    result = bob.wait(lambda: next((r for r in bob.finds("#search-results button")
-                                    if "the needle is in the haystack" in r.text), None), "the search result")
-    assert [mark.text for mark in result.find_elements(By.CSS_SELECTOR, "mark")] == ["needle"]
-    result.click()
+
+    def open_result():
+        """Clicks the result once it shows with its one marked word; the list may be drawn
+        again meanwhile (then its old elements are stale and the next try finds the new)."""
+        try:
+            for result in bob.finds("#search-results button"):
+                if "the needle is in the haystack" in result.text \
+                        and [mark.text for mark in result.find_elements(By.CSS_SELECTOR, "mark")] == ["needle"]:
+                    result.click()
+                    return True
+        except StaleElementReferenceException:
+            pass
+        return None
+    bob.wait(open_result, "the search result, with needle marked")
     found = bob.wait(lambda: bob.finds("#message-list .msg.highlight"), "the found message highlighted")
     assert found[0].find_element(By.CSS_SELECTOR, ".text").text == "the needle is in the haystack"
 
