@@ -85,7 +85,14 @@ import Testing
         #expect(try store.takeRateToken(limit, .search, key: "2", now: 100) == nil)  // another key
         #expect(try store.takeRateToken(limit, .search, key: "1", now: 100.5) == nil)  // refilled one
         #expect(try store.peekRateToken(limit, .search, key: "1", now: 100.5) != nil)
+        // A process whose clock is behind refills nothing and leaves `updated_at` where it was.
+        #expect(try store.takeRateToken(limit, .search, key: "3", now: 101) == nil)
+        #expect(try other.takeRateToken(limit, .search, key: "3", now: 95) == nil)
+        #expect(try store.takeRateToken(limit, .search, key: "3", now: 101) == nil)
+        #expect(try store.takeRateToken(limit, .search, key: "3", now: 101) != nil)
         #expect(try store.pruneRateBuckets(untouchedSince: 100.2) == 1)  // key 2, untouched since 100
+        #expect(try store.pruneRateBuckets(untouchedSince: 100.2) == 0)
+        #expect(try store.peekRateToken(limit, .search, key: "3", now: 101) != nil)  // kept: touched at 101
     }
 
     @Test func aGroupCommitStoresExactlyWhatTheSendLimitAllows() throws {

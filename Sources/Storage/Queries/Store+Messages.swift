@@ -139,11 +139,8 @@ extension Store {
     /// send bucket has a token (else `MessengerError.rateLimited`, and nothing is stored).
     public func post(_ outgoing: OutgoingMessage, sendLimit: RateLimit? = nil) throws -> PostedMessage {
         try connection.write {
-            var buckets = sendLimit.map { SendBuckets(limit: $0, now: Store.rateClock()) }
-            try buckets?.take(for: outgoing.senderID, in: self)
-            let posted = try insert(outgoing)
-            try buckets?.store(in: self)
-            return posted
+            try drawSendToken(for: outgoing, sendLimit, now: Store.rateClock())
+            return try insert(outgoing)
         }
     }
 
@@ -160,21 +157,29 @@ extension Store {
         var results: [Result<PostedMessage, any Error>] = []
         do {
             try connection.write {
-                var buckets = sendLimit.map { SendBuckets(limit: $0, now: Store.rateClock()) }
+                let now = Store.rateClock()
                 for outgoing in batch {
                     do {
-                        try buckets?.take(for: outgoing.senderID, in: self)
+                        try drawSendToken(for: outgoing, sendLimit, now: now)
                         results.append(.success(try insert(outgoing)))
                     } catch let refusal as MessengerError {
                         results.append(.failure(refusal))
                     }
                 }
-                try buckets?.store(in: self)
             }
         } catch {
             return batch.map { _ in .failure(error) }
         }
         return results
+    }
+
+    /// Takes a token from the sender's send bucket (no-op when the limit is off), or throws
+    /// the refusal; inside the caller's transaction, before anything of the message is written.
+    private func drawSendToken(for outgoing: OutgoingMessage, _ sendLimit: RateLimit?, now: Double) throws {
+        guard let sendLimit else { return }
+        if let refusal = try drawRateToken(sendLimit, .send, key: String(outgoing.senderID), now: now) {
+            throw MessengerError.rateLimited(refusal)
+        }
     }
 
     /// Checks and inserts one message inside the caller's transaction. Every refusal

@@ -14,13 +14,26 @@ extension Store {
     /// bucket is empty (nothing is taken then).
     public func takeRateToken(_ limit: RateLimit, _ bucket: RateBucket, key: String,
                               now: Double = Store.rateClock()) throws -> RateLimited? {
-        try connection.write {
-            var tokens = try rateTokens(limit, bucket, key: key, now: now)
-            guard tokens >= 1 else { return RateLimited(retryAfter: limit.wait(from: tokens), what: bucket.noun) }
-            tokens -= 1
-            try storeRateTokens(tokens, bucket, key: key, now: now)
-            return nil
-        }
+        try connection.write { try drawRateToken(limit, bucket, key: key, now: now) }
+    }
+
+    /// Takes one token inside the caller's transaction, or returns the refusal and takes
+    /// nothing. One statement does the whole draw — refill since the last write, check, take
+    /// — so a send pays a single index probe and row write for its limit; the bucket is read
+    /// again only to say how long a refused caller must wait.
+    ///
+    /// `updated_at` never moves back: a process whose clock is behind the last writer's
+    /// refills nothing rather than counting the same time twice.
+    func drawRateToken(_ limit: RateLimit, _ bucket: RateBucket, key: String, now: Double) throws -> RateLimited? {
+        try connection.statement("""
+            INSERT INTO rate_buckets (name, key, tokens, updated_at) VALUES (?1, ?2, ?3 - 1, ?4)
+            ON CONFLICT (name, key) DO UPDATE
+            SET tokens = min(?3, tokens + max(0, ?4 - updated_at) * ?5) - 1, updated_at = max(updated_at, ?4)
+            WHERE min(?3, tokens + max(0, ?4 - updated_at) * ?5) >= 1
+            """).run([.text(bucket.rawValue), .text(key), .real(limit.burst), .real(now), .real(limit.rate)])
+        guard connection.changes == 0 else { return nil }
+        let tokens = try rateTokens(limit, bucket, key: key, now: now)
+        return RateLimited(retryAfter: limit.wait(from: tokens), what: bucket.noun)
     }
 
     /// The refusal `takeRateToken` would give now, without taking anything: a cheap check
@@ -40,61 +53,26 @@ extension Store {
         return limit.refilled(tokens, elapsed: now - updatedAt)
     }
 
-    func storeRateTokens(_ tokens: Double, _ bucket: RateBucket, key: String, now: Double) throws {
-        try connection.statement("""
-            INSERT INTO rate_buckets (name, key, tokens, updated_at) VALUES (?1, ?2, ?3, ?4)
-            ON CONFLICT (name, key) DO UPDATE SET tokens = ?3, updated_at = ?4
-            """).run([.text(bucket.rawValue), .text(key), .real(tokens), .real(now)])
-    }
-
     /// Deletes buckets untouched since `before`: a bucket that has been refilling that long
     /// is full under any limit of at least one token per `now - before` seconds, and a
     /// missing bucket reads as full. Bounds the table's growth by client addresses.
+    ///
+    /// The table has no index on `updated_at` (every send would pay for it), so the idle
+    /// buckets are found by a scan in a read transaction, which never blocks writers, and
+    /// deleted by primary key; one touched since the scan is kept.
     @discardableResult
     public func pruneRateBuckets(untouchedSince before: Double, limit: Int = 5_000) throws -> Int {
-        try connection.write {
-            try connection.statement("""
-                DELETE FROM rate_buckets
-                WHERE (name, key) IN (SELECT name, key FROM rate_buckets WHERE updated_at < ? LIMIT ?)
-                """).run([.real(before), .integer(Int64(limit))])
-            return connection.changes
-        }
-    }
-}
-
-/// The send buckets of one group commit: each sender's bucket read once, drawn from by each
-/// of their messages in turn, and written back once, all inside the commit's transaction.
-struct SendBuckets {
-    let limit: RateLimit
-    let now: Double
-    private var tokens: [Int64: (value: Double, taken: Bool)] = [:]
-
-    init(limit: RateLimit, now: Double) {
-        self.limit = limit
-        self.now = now
-    }
-
-    /// Takes a token of `userID`'s, or throws the refusal.
-    mutating func take(for userID: Int64, in store: Store) throws {
-        var entry: (value: Double, taken: Bool)
-        if let known = tokens[userID] {
-            entry = known
-        } else {
-            entry = (try store.rateTokens(limit, .send, key: String(userID), now: now), false)
-        }
-        guard entry.value >= 1 else {
-            tokens[userID] = entry
-            throw MessengerError.rateLimited(RateLimited(retryAfter: limit.wait(from: entry.value), what: RateBucket.send.noun))
-        }
-        entry.value -= 1
-        entry.taken = true
-        tokens[userID] = entry
-    }
-
-    /// Writes back every bucket a token was taken from.
-    func store(in store: Store) throws {
-        for (userID, entry) in tokens where entry.taken {
-            try store.storeRateTokens(entry.value, .send, key: String(userID), now: now)
+        let idle = try connection.statement("SELECT name, key FROM rate_buckets WHERE updated_at < ? LIMIT ?")
+            .rows([.real(before), .integer(Int64(limit))]) { ($0.string(0), $0.string(1)) }
+        guard !idle.isEmpty else { return 0 }
+        return try connection.write {
+            let delete = try connection.statement("DELETE FROM rate_buckets WHERE name = ? AND key = ? AND updated_at < ?")
+            var deleted = 0
+            for (name, key) in idle {
+                try delete.run([.text(name), .text(key), .real(before)])
+                deleted += connection.changes
+            }
+            return deleted
         }
     }
 }
