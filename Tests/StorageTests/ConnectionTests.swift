@@ -26,6 +26,30 @@ import Testing
         #expect(error.isConstraintViolation)
     }
 
+    /// A query stepped and then abandoned pins its connection's snapshot: a user created on
+    /// another connection stays invisible there until `endLeftovers` ends it (and names it).
+    @Test func endLeftoversEndsAPinnedSnapshot() throws {
+        let reader = try database.migratedStore()
+        let writer = try Store(path: database.path)
+        _ = try writer.login(username: "first")
+        #expect(reader.connection.endLeftovers().isEmpty)
+        let scan = try reader.connection.statement("SELECT id FROM users")
+        try scan.bind([])
+        #expect(try scan.step())
+        _ = try writer.login(username: "second")
+        #expect(try reader.user(username: "second") == nil)
+        #expect(reader.connection.endLeftovers() == ["SELECT id FROM users"])
+        #expect(try reader.user(username: "second") != nil)
+        #expect(reader.connection.endLeftovers().isEmpty)
+        // An explicit transaction left open is rolled back.
+        try reader.connection.execute("BEGIN")
+        _ = try reader.user(username: "first")
+        #expect(reader.connection.endLeftovers().count == 1)
+        #expect(try reader.connection.statement("SELECT 1").first { $0.int(0) } == 1)
+        try reader.connection.execute("BEGIN")
+        try reader.connection.execute("COMMIT")
+    }
+
     /// The busy handler waits for about the configured time, then gives up with SQLITE_BUSY.
     @Test func busyTimeoutIsHonoured() throws {
         _ = try database.migratedStore()

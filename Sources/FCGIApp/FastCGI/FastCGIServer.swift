@@ -157,6 +157,7 @@ final class FastCGIServer: Sendable {
                 let started = Elapsed.now()
                 let served = handleCurrent()
                 request.finish()
+                endLeftovers(after: served)
                 // After finish: nginx has the whole answer before the request is counted and logged.
                 let elapsed = Elapsed.now() &- started
                 requestMetrics.record(route: served.route, method: served.method, status: served.status,
@@ -169,6 +170,18 @@ final class FastCGIServer: Sendable {
                     "duration_ms": .string(Elapsed.milliseconds(elapsed)),
                 ])
             }
+        }
+
+        /// A query a handler left in progress would pin this worker's read snapshot, and the
+        /// worker's next requests would not see what was committed since (a user who just
+        /// logged in would be "not found"). Ended here, and logged: it is a bug to fix.
+        private func endLeftovers(after served: Served) {
+            let left = context.store.connection.endLeftovers()
+            guard !left.isEmpty else { return }
+            context.logger.error("request left the database connection in progress", metadata: [
+                "request_id": .string(served.requestID), "route": .string(served.route),
+                "statements": .string(left.joined(separator: " | ")),
+            ])
         }
 
         private func handleCurrent() -> Served {

@@ -112,6 +112,29 @@ public final class Connection {
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
+    /// Ends whatever a caller left open on this connection and returns the SQL of each: a
+    /// statement stepped but neither finished nor reset, and a transaction not committed.
+    /// Either keeps the snapshot it began with, so that every later query here would go on
+    /// seeing the database as it was then (a user created since would be "not found").
+    /// One check when nothing was left, the usual case.
+    public func endLeftovers() -> [String] {
+        guard sqlite3_txn_state(handle, nil) != SQLITE_TXN_NONE else { return [] }
+        var left: [String] = []
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 {
+                left.append(sqlite3_sql(current).map { String(cString: $0) } ?? "?")
+                sqlite3_reset(current)
+            }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+        if sqlite3_get_autocommit(handle) == 0 {
+            left.append("BEGIN (a transaction never committed)")
+            try? execute("ROLLBACK")
+        }
+        return left
+    }
+
     /// Runs `body` in a write transaction, `BEGIN IMMEDIATE`: the write lock is taken at the
     /// start, where the busy timeout applies, instead of at the first write, where SQLite
     /// would answer `SQLITE_BUSY` at once to avoid a deadlock.

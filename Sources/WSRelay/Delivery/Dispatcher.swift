@@ -89,6 +89,7 @@ final class Dispatcher: Sendable {
             let delivered = thread.value.process(round)
             cursor.store(delivered, ordering: .releasing)
             thread.value.pruneIfDue()
+            thread.value.endLeftovers()
             lastRound.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             if round.isLast { return }
         }
@@ -133,6 +134,15 @@ private final class StorageThread {
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
         signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
         deliveredThrough = head
+    }
+
+    /// Ends a query the round left in progress, which would pin the store's snapshot: the
+    /// next rounds would neither see other processes' commits nor be able to write.
+    func endLeftovers() {
+        let left = store.connection.endLeftovers()
+        guard !left.isEmpty else { return }
+        logger.error("storage round left the database connection in progress",
+                     metadata: ["statements": .string(left.joined(separator: " | "))])
     }
 
     /// One round; returns the delivery cursor after it.
