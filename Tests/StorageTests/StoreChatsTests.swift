@@ -127,6 +127,33 @@ import Testing
         #expect(first.unreadCount == 0)  // bob's own
     }
 
+    /// A chat's last message in the list is the message as history reads it: its files in
+    /// order and its reactions, in the whole list and in a page alike.
+    @Test func lastMessagesCarryTheirFilesAndReactions() throws {
+        let plain = try store.createGroup(creatorID: alice.id, name: "plain", participants: [bob.id]).id
+        let withFiles = try store.createGroup(creatorID: alice.id, name: "files", participants: [bob.id]).id
+        let reacted = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
+        let empty = try store.createGroup(creatorID: alice.id, name: "empty", participants: [bob.id]).id
+        _ = try store.send("plain", from: alice.id, to: plain)
+        let one = try store.upload(by: alice.id, name: "one.png"), two = try store.upload(by: alice.id, name: "two.bin", kind: .file)
+        let filed = try store.send("two files", from: alice.id, to: withFiles, files: [.id(two.id), .id(one.id)]).message
+        let liked = try store.send("like me", from: alice.id, to: reacted).message
+        _ = try store.setReaction(chatID: reacted, messageID: liked.id, by: bob.id, emoji: "👍", present: true)
+        _ = try store.setReaction(chatID: reacted, messageID: liked.id, by: alice.id, emoji: "👍", present: true)
+        for views in [try store.chatViews(forUser: bob.id), try store.chatViews(forUser: bob.id, limit: 10)] {
+            #expect(views.map(\.chat.id) == [reacted, withFiles, plain, empty])
+            for view in views {
+                #expect(view.lastMessage == (try view.lastMessage.flatMap { try store.message(id: $0.id) }))
+            }
+            #expect(views[0].lastMessage?.reactions.first?.userIDs == [bob.id, alice.id])
+            #expect(views[1].lastMessage?.files.map(\.id) == [two.id, one.id])
+            #expect(views[1].lastMessage?.id == filed.id)
+            #expect(views[2].lastMessage?.content == "plain")
+            #expect(views[3].lastMessage == nil)
+            #expect(views.map(\.unreadCount) == [1, 1, 1, 0])
+        }
+    }
+
     @Test func deletingTheLastMessageMovesTheChatBackAndPruningCannotBreakIt() throws {
         let older = try store.createGroup(creatorID: alice.id, name: "older", participants: [bob.id]).id
         let newer = try store.createGroup(creatorID: alice.id, name: "newer", participants: [bob.id]).id

@@ -47,7 +47,7 @@ public enum ChatRole: String, Sendable, CaseIterable {
 /// member's read marker and unread count, and their role.
 public struct ChatView: Sendable, Equatable, JSONEncodable {
     public let chat: Chat
-    public let lastMessage: Message?
+    public var lastMessage: Message?
     public let unreadCount: Int64
     public let lastReadID: Int64
     public let role: ChatRole

@@ -47,7 +47,8 @@ public struct JSONWriter {
         separate()
         bytes.append(UInt8(ascii: "["))
         needsComma = false
-        for value in values { value.encode(to: &self) }
+        // By index, so that each value is encoded in place rather than copied out first.
+        for index in values.indices { values[index].encode(to: &self) }
         bytes.append(UInt8(ascii: "]"))
         needsComma = true
     }
@@ -152,17 +153,22 @@ public struct JSONWriter {
     public mutating func string(_ value: String) {
         separate()
         bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escape: copy those in one go (native strings are contiguous
-        // UTF-8, scanned as plain bytes).
-        let plain = value.utf8.withContiguousStorageIfAvailable(Self.needsNoEscape)
-            ?? !value.utf8.contains(where: Self.needsEscape)
-        if plain {
-            bytes.append(contentsOf: value.utf8)
-            bytes.append(UInt8(ascii: "\""))
-            needsComma = true
-            return
+        // Most strings need no escape: copied in one go from their UTF-8 (a native string's
+        // own storage; `withUTF8` makes a bridged one contiguous first).
+        var value = value
+        value.withUTF8 { utf8 in
+            if Self.needsNoEscape(utf8) {
+                bytes.append(contentsOf: utf8)
+            } else {
+                appendEscaped(utf8)
+            }
         }
-        for byte in value.utf8 {
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        for byte in utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -176,8 +182,6 @@ public struct JSONWriter {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
-        needsComma = true
     }
 
     @inline(__always)

@@ -78,9 +78,28 @@ extension Store {
         return result
     }
 
+    /// Fills in each message's files, in their order (for messages read without
+    /// `messageSelect`'s join).
+    func attachFiles(to messages: inout [Message]) throws {
+        guard !messages.isEmpty else { return }
+        let list = "[" + messages.map { String($0.id) }.joined(separator: ",") + "]"
+        var byMessage: [Int64: [StoredFile]] = [:]
+        try connection.statement("""
+            SELECT mf.message_id, f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes,
+                   f.created_at
+            FROM message_files mf JOIN files f ON f.id = mf.file_id
+            WHERE mf.message_id IN (SELECT value FROM json_each(?)) ORDER BY mf.message_id, mf.position
+            """).rows([.text(list)]) { row in (row.int(0), Self.file(row, offset: 1)) }
+            .forEach { messageID, file in byMessage[messageID, default: []].append(file) }
+        guard !byMessage.isEmpty else { return }
+        for index in messages.indices {
+            messages[index].files = byMessage[messages[index].id] ?? []
+        }
+    }
+
     /// Fills in each message's reactions: emoji in the order first used, each with its count
     /// and first `Reaction.maxListedUsers` users.
-    private func attachReactions(to messages: inout [Message]) throws {
+    func attachReactions(to messages: inout [Message]) throws {
         guard !messages.isEmpty else { return }
         let list = "[" + messages.map { String($0.id) }.joined(separator: ",") + "]"
         var byMessage: [Int64: [Reaction]] = [:]

@@ -123,6 +123,33 @@ public struct Row {
         optionalString(column) ?? ""
     }
 
+    /// The integers of a comma-separated list (a `group_concat` of ids), read from the
+    /// column's bytes without building a string; empty for NULL.
+    public func integers(_ column: Int32) -> [Int64] {
+        guard let text = sqlite3_column_text(statement.handle, column) else { return [] }
+        let bytes = UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement.handle, column)))
+        var result: [Int64] = []
+        var value: Int64 = 0
+        var digits = 0
+        var negative = false
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                value = value &* 10 &+ Int64(byte &- UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "-") where digits == 0:
+                negative = true
+            default:
+                if digits > 0 { result.append(negative ? -value : value) }
+                value = 0
+                digits = 0
+                negative = false
+            }
+        }
+        if digits > 0 { result.append(negative ? -value : value) }
+        return result
+    }
+
     public func optionalString(_ column: Int32) -> String? {
         guard let text = sqlite3_column_text(statement.handle, column) else { return nil }
         let count = Int(sqlite3_column_bytes(statement.handle, column))
