@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Storage
 import Testing
 
@@ -43,4 +44,47 @@ import Testing
         defer { checkpointer.stop() }
         #expect(try growth(of: database, writingThrough: other, wait: 0.5) == 0)
     }
+
+    /// Readers that always overlap keep the WAL from ever restarting by itself; past
+    /// `restartBytes` a RESTART checkpoint waits them out, so the WAL stops growing.
+    @Test func restartsAWALThatOverlappingReadersKeepGrowing() throws {
+        for (restart, bounded) in [(Int64(1) << 40, false), (Int64(256) << 10, true)] {
+            let database = try TestDatabase()
+            let writer = try database.connection()
+            try writer.execute("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x BLOB)")
+            let checkpointer = Checkpointer(path: database.path, interval: 0.005, restartBytes: restart)
+            writer.afterCommit = { checkpointer.noteCommit() }
+            checkpointer.start { error in Issue.record("checkpoint failed: \(error)") }
+            let stop = StopFlag()
+            let path = database.path
+            let readers = (0..<2).map { offset in
+                Thread {
+                    guard let reader = try? Connection(path: path) else { return }
+                    Thread.sleep(forTimeInterval: 0.001 * Double(offset))
+                    while !stop.value.load(ordering: .relaxed) {
+                        _ = try? reader.read {
+                            _ = try reader.statement("SELECT count(*) FROM t").first { $0.int(0) }
+                            Thread.sleep(forTimeInterval: 0.002)
+                        }
+                    }
+                }
+            }
+            readers.forEach { $0.start() }
+            for index in 0..<1_500 {
+                try writer.write { try writer.statement("INSERT INTO t VALUES (randomblob(3000))").run() }
+                // A steady writer, not a burst the 5 ms rounds cannot see between.
+                if index % 10 == 0 { Thread.sleep(forTimeInterval: 0.002) }
+            }
+            stop.value.store(true, ordering: .relaxed)
+            checkpointer.stop()
+            Thread.sleep(forTimeInterval: 0.05)
+            let wal = try FileManager.default.attributesOfItem(atPath: database.path + "-wal")[.size] as? Int ?? 0
+            // 1,500 rows of 3 KB with their index and header pages: 18 MB if it never restarts.
+            #expect((wal < 4 << 20) == bounded, "restartBytes \(restart): WAL \(wal) bytes")
+        }
+    }
+}
+
+private final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
