@@ -256,7 +256,8 @@ class Soak:
         await asyncio.gather(
             self.sampler(),
             self.probe(20 * scale),
-            self.reconnects(5),
+            # Every second: 300 resumes a window, so that its p99 is not merely its slowest one.
+            self.reconnects(1),
             self.every(20 * scale, "edit (REST)", self.edit),
             self.every(20 * scale, "reaction (REST)", self.react),
             self.every(10 * scale, "read marker (REST)", self.read_marker),
