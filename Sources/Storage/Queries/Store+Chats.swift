@@ -96,13 +96,13 @@ extension Store {
     /// A new group chat with `creatorID` and `participants` as members.
     public func createGroup(creatorID: Int64, name: String, participants: [Int64]) throws -> Chat {
         let members = Array(Set(participants + [creatorID])).sorted()
-        let list = "[" + members.map(String.init).joined(separator: ",") + "]"
+        let list = SQLValue.idList(members)
         return try connection.write {
             let known = try connection.statement("SELECT count(*) FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                .first([.text(list)]) { $0.int(0) } ?? 0
+                .first([list]) { $0.int(0) } ?? 0
             guard known == members.count else {
                 let existing = Set(try connection.statement("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                    .rows([.text(list)]) { $0.int(0) })
+                    .rows([list]) { $0.int(0) })
                 let missing = members.filter { !existing.contains($0) }.prefix(5).map(String.init).joined(separator: ", ")
                 throw MessengerError.invalid("unknown participant ids: \(missing)")
             }
@@ -113,7 +113,7 @@ extension Store {
             try connection.statement("""
                 INSERT INTO chat_members (chat_id, user_id, joined_seq, role)
                 SELECT ?1, value, ?2, CASE WHEN value = ?3 THEN 'owner' ELSE 'member' END FROM json_each(?4)
-                """).run([.integer(chatID), .integer(seq), .integer(creatorID), .text(list)])
+                """).run([.integer(chatID), .integer(seq), .integer(creatorID), list])
             guard let chat = try chat(id: chatID) else { throw StorageError(code: 0, message: "chat vanished after insert") }
             return chat
         }

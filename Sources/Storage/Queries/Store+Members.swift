@@ -25,9 +25,9 @@ extension Store {
                 throw MessengerError.invalid("a group may have at most \(GroupDraft.maxMembers) members")
             }
             guard !adding.isEmpty else { return try members(of: chatID) }
-            let list = "[" + adding.map(String.init).joined(separator: ",") + "]"
+            let list = SQLValue.idList(adding)
             let known = Set(try connection.statement("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                .rows([.text(list)]) { $0.int(0) })
+                .rows([list]) { $0.int(0) })
             let unknown = adding.filter { !known.contains($0) }
             guard unknown.isEmpty else {
                 throw MessengerError.invalid("unknown user ids: " + unknown.prefix(5).map(String.init).joined(separator: ", "))
@@ -35,7 +35,7 @@ extension Store {
             let seq = try appendEvent(.chat, .chat(chatID))
             try connection.statement("""
                 INSERT INTO chat_members (chat_id, user_id, joined_seq) SELECT ?, value, ? FROM json_each(?)
-                """).run([.integer(chatID), .integer(seq), .text(list)])
+                """).run([.integer(chatID), .integer(seq), list])
             return try members(of: chatID)
         }
     }

@@ -82,14 +82,14 @@ extension Store {
     /// `messageSelect`'s join).
     func attachFiles(to messages: inout [Message]) throws {
         guard !messages.isEmpty else { return }
-        let list = "[" + messages.map { String($0.id) }.joined(separator: ",") + "]"
+        let list = SQLValue.idList(messages.map(\.id))
         var byMessage: [Int64: [StoredFile]] = [:]
         try connection.statement("""
             SELECT mf.message_id, f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes,
                    f.created_at
             FROM message_files mf JOIN files f ON f.id = mf.file_id
             WHERE mf.message_id IN (SELECT value FROM json_each(?)) ORDER BY mf.message_id, mf.position
-            """).rows([.text(list)]) { row in (row.int(0), Self.file(row, offset: 1)) }
+            """).rows([list]) { row in (row.int(0), Self.file(row, offset: 1)) }
             .forEach { messageID, file in byMessage[messageID, default: []].append(file) }
         guard !byMessage.isEmpty else { return }
         for index in messages.indices {
@@ -101,13 +101,13 @@ extension Store {
     /// and first `Reaction.maxListedUsers` users.
     func attachReactions(to messages: inout [Message]) throws {
         guard !messages.isEmpty else { return }
-        let list = "[" + messages.map { String($0.id) }.joined(separator: ",") + "]"
+        let list = SQLValue.idList(messages.map(\.id))
         var byMessage: [Int64: [Reaction]] = [:]
         let rows = try connection.statement("""
             SELECT message_id, emoji, count(*), group_concat(user_id)
             FROM (SELECT * FROM reactions WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY seq)
             GROUP BY message_id, emoji ORDER BY message_id, min(seq)
-            """).rows([.text(list)]) { row in
+            """).rows([list]) { row in
                 // SQLite 3.40 concatenates in the order the ordered subquery yields its rows.
                 let ids = row.string(3).split(separator: ",").prefix(Reaction.maxListedUsers).compactMap { Int64($0) }
                 return (row.int(0), Reaction(emoji: row.string(1), count: row.int(2), userIDs: ids))
@@ -138,9 +138,9 @@ extension Store {
     /// The messages with these ids that were not deleted, ascending.
     public func messages(ids: [Int64]) throws -> [Message] {
         guard !ids.isEmpty else { return [] }
-        let list = "[" + ids.map(String.init).joined(separator: ",") + "]"
+        let list = SQLValue.idList(ids)
         let inner = "SELECT * FROM \(Self.liveMessages) WHERE id IN (SELECT value FROM json_each(?))"
-        return try messages(connection.statement(Self.messageSelect(inner: inner)), [.text(list)])
+        return try messages(connection.statement(Self.messageSelect(inner: inner)), [list])
     }
 
     /// The newest message of a chat that was not deleted.

@@ -30,7 +30,7 @@ extension Store {
     /// The presence of those of `userIDs` who share a chat with `viewerID` (or are the viewer);
     /// the others are left out. A user never seen is offline with `last_seen` null.
     public func presence(of userIDs: [Int64], visibleTo viewerID: Int64) throws -> [Presence] {
-        let list = "[" + userIDs.map(String.init).joined(separator: ",") + "]"
+        let list = SQLValue.idList(userIDs)
         return try connection.statement("""
             SELECT u.value, coalesce(p.online, 0), p.last_seen FROM json_each(?1) u
             LEFT JOIN presence p ON p.user_id = u.value
@@ -38,7 +38,7 @@ extension Store {
                 SELECT 1 FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
                 WHERE mine.user_id = ?2 AND other.user_id = u.value)
             ORDER BY u.key
-            """).rows([.text(list), .integer(viewerID)]) {
+            """).rows([list, .integer(viewerID)]) {
                 Presence(userID: $0.int(0), online: $0.int(1) == 1, lastSeen: $0.optionalString(2))
             }
     }

@@ -63,10 +63,16 @@ public final class Checkpointer: Sendable {
             } catch {
                 return onError(error)
             }
+            let pageSize: Int64
+            do {
+                pageSize = try connection.statement("PRAGMA page_size").first { $0.int(0) } ?? 4096
+            } catch {
+                return onError(error)
+            }
             while stopped.wait(timeout: .now() + interval) == .timedOut {
                 guard committed.exchange(false, ordering: .acquiring) else { continue }
                 do {
-                    try checkpoint(connection)
+                    try checkpoint(connection, pageSize: pageSize)
                 } catch let error as StorageError where error.isBusy {
                     continue  // the other process is checkpointing
                 } catch {
@@ -80,10 +86,9 @@ public final class Checkpointer: Sendable {
 
     /// One round: a PASSIVE checkpoint, and a RESTART one when the WAL has grown past
     /// `restartBytes` (see the type's comment).
-    private func checkpoint(_ connection: Connection) throws {
+    private func checkpoint(_ connection: Connection, pageSize: Int64) throws {
         // The row is (busy, frames in the WAL, frames copied); -1s when not in WAL mode.
         let walFrames = try connection.statement("PRAGMA wal_checkpoint(PASSIVE)").first { $0.int(1) } ?? 0
-        let pageSize = try connection.statement("PRAGMA page_size").first { $0.int(0) } ?? 4096
         guard walFrames * (pageSize + 24) > restartBytes else { return }
         connection.setBusyWait(milliseconds: Self.restartWaitMilliseconds)
         defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }

@@ -100,6 +100,12 @@ public enum SQLValue: Sendable, Equatable {
     case text(String)
 
     public init(_ value: Int64?) { self = value.map(SQLValue.integer) ?? .null }
+
+    /// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one parameter for a
+    /// list of any length, and one prepared statement for every length.
+    public static func idList(_ ids: some Sequence<Int64>) -> SQLValue {
+        .text("[" + ids.map(String.init).joined(separator: ",") + "]")
+    }
     public init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
 }
 
