@@ -2,7 +2,8 @@ import Domain
 @testable import Storage
 import Testing
 
-/// `Store.search`: membership now, both passes, paging, the index kept by the triggers.
+/// `Store.search`: membership now, both passes, paging, the index kept by sends (one
+/// segment per commit) and by the edit and delete triggers.
 @Suite struct StoreSearchTests {
     private let database: TestDatabase
     private let store: Store
@@ -61,6 +62,44 @@ import Testing
         #expect(try ids("shared", bob.id) == [message])
         try store.deleteMessage(chatID: chat, messageID: message, by: alice.id)
         #expect(try ids("shared", bob.id).isEmpty)
+    }
+
+    @Test func aGroupCommitIndexesItsNewMessagesOnceAndWritesOneSegment() throws {
+        let chat = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
+        let strangers = try store.initiateDirectChat(userID: bob.id, peerID: carol.id).chatID
+        let repeated = try store.send("needle early", from: alice.id, to: chat, nonce: "n-0").message.id
+        let writesBefore = try ftsWriteCounter()
+        var batch = (1...50).map { index in
+            OutgoingMessage(senderID: alice.id, chatID: chat, draft: try! MessageDraft(content: "needle \(index)", nonce: "n-\(index)"))
+        }
+        batch.append(OutgoingMessage(senderID: alice.id, chatID: chat, draft: try! MessageDraft(content: "needle again", nonce: "n-0")))
+        batch.append(OutgoingMessage(senderID: alice.id, chatID: strangers, draft: try! MessageDraft(content: "needle refused")))
+        let results = store.post(batch)
+        let stored = try results.prefix(50).map { try $0.get().message.id }
+        #expect(try results[50].get().message.id == repeated)
+        #expect(throws: MessengerError.self) { try results[51].get() }
+        // Every new message found once, the repeat not twice, the refused one not at all.
+        #expect(try ids("needle", bob.id, limit: 100) == (stored + [repeated]).sorted(by: >))
+        #expect(try ids("refused", carol.id).isEmpty)
+        // FTS5 counts the segments it writes: one for the commit, not one per message.
+        #expect(try ftsWriteCounter() == writesBefore + 1)
+    }
+
+    /// The write counter of `messages_fts`'s structure record (rowid 10 of its data table): a
+    /// 4-byte cookie, then varints for the levels, the segments and the segments ever written.
+    private func ftsWriteCounter() throws -> Int64 {
+        let hex = try #require(try store.connection.statement("SELECT hex(block) FROM messages_fts_data WHERE id = 10")
+            .first { $0.string(0) })
+        let bytes = stride(from: 0, to: hex.utf8.count, by: 2).map { offset in
+            UInt8(hex.dropFirst(offset).prefix(2), radix: 16)!
+        }
+        var values: [Int64] = []
+        var value: Int64 = 0
+        for byte in bytes.dropFirst(4) where values.count < 3 {
+            value = value << 7 | Int64(byte & 0x7f)
+            if byte & 0x80 == 0 { values.append(value); value = 0 }
+        }
+        return try #require(values.count == 3 ? values[2] : nil)
     }
 
     @Test func theMatchExpressionQuotesEveryTerm() throws {

@@ -159,7 +159,9 @@ extension Store {
     public func post(_ outgoing: OutgoingMessage, sendLimit: RateLimit? = nil) throws -> PostedMessage {
         try connection.write {
             try drawSendToken(for: outgoing, sendLimit, now: Store.rateClock())
-            return try insert(outgoing)
+            let posted = try insert(outgoing)
+            if posted.isNew { try indexForSearch([posted.message.id]) }
+            return posted
         }
     }
 
@@ -177,14 +179,18 @@ extension Store {
         do {
             try connection.write {
                 let now = Store.rateClock()
+                var stored: [Int64] = []
                 for outgoing in batch {
                     do {
                         try drawSendToken(for: outgoing, sendLimit, now: now)
-                        results.append(.success(try insert(outgoing)))
+                        let posted = try insert(outgoing)
+                        if posted.isNew { stored.append(posted.message.id) }
+                        results.append(.success(posted))
                     } catch let refusal as MessengerError {
                         results.append(.failure(refusal))
                     }
                 }
+                try indexForSearch(stored)
             }
         } catch {
             return batch.map { _ in .failure(error) }
@@ -202,7 +208,8 @@ extension Store {
     }
 
     /// Checks and inserts one message inside the caller's transaction. Every refusal
-    /// (`MessengerError`) is thrown before the first write.
+    /// (`MessengerError`) is thrown before the first write. The caller indexes the new
+    /// message for search (`indexForSearch`) once the transaction's last insert is done.
     ///
     /// A repeated nonce is found by the insert itself (`ON CONFLICT DO NOTHING` on the unique
     /// sender + nonce index) rather than by a lookup first, and `created_at` is bound rather

@@ -1,7 +1,8 @@
 import CSQLite
 import Domain
 
-/// Full-text search over the messages of a user's chats (`messages_fts`, migration 004).
+/// Full-text search over the messages of a user's chats (`messages_fts`, migrations 004
+/// and 007).
 extension Store {
     public static let defaultSearchLimit = 20
     public static let maxSearchLimit = 100
@@ -87,5 +88,18 @@ extension Store {
             parts.append(part)
         }
         return parts.joined(separator: " AND ")
+    }
+
+    /// Adds new messages to the search index, inside the caller's transaction and as its last
+    /// statement: FTS5 writes out the terms it holds at every later statement savepoint, so
+    /// indexing each send as it is inserted made a segment per message of a group commit
+    /// (migration 007). Messages without content (files only) are not indexed.
+    func indexForSearch(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try connection.statement("""
+            INSERT INTO messages_fts (rowid, body, chat)
+            SELECT id, content, 'c' || chat_id FROM messages
+            WHERE id IN (SELECT value FROM json_each(?)) AND content IS NOT NULL AND deleted_at IS NULL
+            """).run([SQLValue.idList(ids)])
     }
 }

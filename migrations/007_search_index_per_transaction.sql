@@ -1,0 +1,13 @@
+-- A send is indexed for search by the Store at the end of its transaction, once for the
+-- whole transaction, not by a trigger per row.
+--
+-- FTS5 keeps the terms of a transaction in memory and writes them out as one segment at
+-- commit — but it also writes them out at every statement savepoint, and SQLite opens one
+-- for each later statement of the transaction that may abort halfway (the events insert
+-- with its trigger, a rate-bucket upsert, …). With the trigger, a group commit of 50 sends
+-- wrote 50 one-message segments, and merging them was a third of the relay's storage thread
+-- (BENCHMARKS.md, "The search index and the group commit"). `Store.indexForSearch` indexes
+-- every message of the transaction in one statement, the last of the transaction, so the
+-- index grows by one segment per commit. Edits and deletions keep their triggers: each is a
+-- transaction of its own.
+DROP TRIGGER messages_fts_insert;
