@@ -114,4 +114,25 @@ import Testing
                            sendLimit: RateLimit(rate: 0.001, burst: 2))
         }
     }
+
+    @Test func aRoundsDrawsMatchOneDrawPerSendAndShareTheBucket() throws {
+        let limit = RateLimit(rate: 1, burst: 3)
+        // A REST send at t=100 leaves 2 of sender 7's tokens; sender 8 has no bucket yet.
+        #expect(try store.takeRateToken(limit, .send, key: "7", now: 100) == nil)
+        let answers = try store.connection.write {
+            try store.drawSendTokens(limit, senders: [7, 8, 7, 7, 8, 7], now: 100.5)
+        }
+        // 7 has 2.5 at 100.5: two sends pass, the third (0.5 left) waits 0.5 s, and so does
+        // the fourth (nothing was taken by the third); 8 starts full.
+        #expect(answers.map { $0 == nil } == [true, true, true, false, true, false])
+        #expect(answers[3]?.retryAfter == 0.5)
+        // The round wrote what it took: a single draw right after sees 0.5 tokens for 7.
+        #expect(try store.takeRateToken(limit, .send, key: "7", now: 100.5) != nil)
+        #expect(try store.takeRateToken(limit, .send, key: "7", now: 101) == nil)
+        #expect(try store.rateTokens(limit, .send, key: "8", now: 100.5) == 1)
+        // A clock behind the bucket's refills nothing and leaves updated_at where it was.
+        let late = try store.connection.write { try store.drawSendTokens(limit, senders: [8], now: 90) }
+        #expect(late == [nil])
+        #expect(try store.rateTokens(limit, .send, key: "8", now: 100.5) == 0)
+    }
 }

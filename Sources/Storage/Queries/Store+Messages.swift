@@ -172,17 +172,18 @@ extension Store {
     /// which case every slot carries that error.
     ///
     /// With `sendLimit`, each message first takes a token from its sender's send bucket, in
-    /// the same transaction: one over the limit is refused (`MessengerError.rateLimited`)
-    /// and not stored, so what is stored never exceeds what the limit allows.
+    /// the same transaction (all of the batch's draws at once, `drawSendTokens`): one over the
+    /// limit is refused (`MessengerError.rateLimited`) and not stored, so what is stored never
+    /// exceeds what the limit allows.
     public func post(_ batch: [OutgoingMessage], sendLimit: RateLimit? = nil) -> [Result<PostedMessage, any Error>] {
         var results: [Result<PostedMessage, any Error>] = []
         do {
             try connection.write {
-                let now = Store.rateClock()
+                let refusals = try sendLimit.map { try drawSendTokens($0, senders: batch.map(\.senderID), now: Store.rateClock()) }
                 var stored: [Int64] = []
-                for outgoing in batch {
+                for (index, outgoing) in batch.enumerated() {
                     do {
-                        try drawSendToken(for: outgoing, sendLimit, now: now)
+                        if let refusal = refusals?[index] { throw MessengerError.rateLimited(refusal) }
                         let posted = try insert(outgoing)
                         if posted.isNew { stored.append(posted.message.id) }
                         results.append(.success(posted))

@@ -36,6 +36,48 @@ extension Store {
         return RateLimited(retryAfter: limit.wait(from: tokens), what: bucket.noun)
     }
 
+    /// Takes one token from the send bucket of each entry of `senders` (a sender appears once
+    /// per send, in the order of the sends), inside the caller's transaction: the answer for
+    /// each entry, nil when its token was taken. What `drawRateToken` does per send, done for
+    /// a whole group commit in two statements — one read of every sender's bucket, one write
+    /// of those that gave tokens — instead of an upsert per send (a tenth of the relay's
+    /// storage thread, BENCHMARKS.md "Issue 16"). Exact because the caller holds the write
+    /// lock from the read to the write.
+    func drawSendTokens(_ limit: RateLimit, senders: [Int64], now: Double) throws -> [RateLimited?] {
+        let stored = try connection.statement("""
+            SELECT CAST(key AS INTEGER), tokens, updated_at FROM rate_buckets
+            WHERE name = ? AND key IN (SELECT CAST(value AS TEXT) FROM json_each(?))
+            """).rows([.text(RateBucket.send.rawValue), SQLValue.idList(Set(senders))]) {
+            (sender: $0.int(0), tokens: $0.double(1), updatedAt: $0.double(2))
+        }
+        var updatedAt: [Int64: Double] = [:]
+        var tokens: [Int64: Double] = [:]
+        for bucket in stored {
+            updatedAt[bucket.sender] = bucket.updatedAt
+            tokens[bucket.sender] = limit.refilled(bucket.tokens, elapsed: now - bucket.updatedAt)
+        }
+        var drawn: Set<Int64> = []
+        let answers = senders.map { sender -> RateLimited? in
+            let available = tokens[sender] ?? limit.burst
+            guard available >= 1 else {
+                return RateLimited(retryAfter: limit.wait(from: available), what: RateBucket.send.noun)
+            }
+            tokens[sender] = available - 1
+            drawn.insert(sender)
+            return nil
+        }
+        // Only buckets that gave a token are written, as `drawRateToken` writes only then; the
+        // clock never moves back.
+        guard !drawn.isEmpty else { return answers }
+        let rows = drawn.map { "[\($0),\(tokens[$0]!),\(max(now, updatedAt[$0] ?? now))]" }
+        try connection.statement("""
+            INSERT INTO rate_buckets (name, key, tokens, updated_at)
+            SELECT ?1, CAST(value ->> 0 AS TEXT), value ->> 1, value ->> 2 FROM json_each(?2) WHERE true
+            ON CONFLICT (name, key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+            """).run([.text(RateBucket.send.rawValue), .text("[" + rows.joined(separator: ",") + "]")])
+        return answers
+    }
+
     /// The refusal `takeRateToken` would give now, without taking anything: a cheap check
     /// before work that would be wasted on a refused action (creating a direct chat for a
     /// seed-001 send).
