@@ -115,6 +115,22 @@ import Testing
         }
     }
 
+    @Test func aBigGroupCommitDrawsItsTokensAtOnceWithTheSameAnswers() throws {
+        let (ann, ben) = try (store.login(username: "ann").id, store.login(username: "ben").id)
+        let chat = try store.initiateDirectChat(userID: ann, peerID: ben).chatID
+        let limit = RateLimit(rate: 0.001, burst: 5)
+        #expect(try store.takeRateToken(limit, .send, key: String(ben)) == nil)  // ben has 4 left
+        let count = Store.batchDrawThreshold + 4
+        let batch = (0..<count).map { OutgoingMessage(senderID: $0 % 2 == 0 ? ann : ben, chatID: chat,
+                                                      draft: try! MessageDraft(content: "m\($0)")) }
+        let results = store.post(batch, sendLimit: limit)
+        let stored = results.indices.filter { (try? results[$0].get()) != nil }
+        // ann's first five (0, 2, … 8) and ben's first four (1, 3, 5, 7).
+        #expect(stored == [0, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try store.count("messages") == 9)
+        #expect(try store.rateTokens(limit, .send, key: String(ann), now: Store.rateClock()) < 1)
+    }
+
     @Test func aRoundsDrawsMatchOneDrawPerSendAndShareTheBucket() throws {
         let limit = RateLimit(rate: 1, burst: 3)
         // A REST send at t=100 leaves 2 of sender 7's tokens; sender 8 has no bucket yet.

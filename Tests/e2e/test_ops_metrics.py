@@ -44,6 +44,7 @@ FCGI_METRICS = {
     "messenger_db_commit_batch_size": "histogram",
     "messenger_db_busy_waits_total": "counter",
     "messenger_db_busy_retries_total": "counter",
+    "messenger_db_sqlite_memory_bytes": "gauge",
 }
 RELAY_METRICS = {
     "messenger_ws_open_sockets": "gauge",
@@ -59,6 +60,7 @@ RELAY_METRICS = {
     "messenger_db_commit_batch_size": "histogram",
     "messenger_db_busy_waits_total": "counter",
     "messenger_db_busy_retries_total": "counter",
+    "messenger_db_sqlite_memory_bytes": "gauge",
 }
 
 
@@ -222,6 +224,9 @@ def test_both_endpoints_expose_every_metric_with_its_type(ops_stack, ops_api):
             assert name.startswith("messenger_"), name
             if exposition.types[name] == "counter":
                 assert name.endswith("_total"), name
+    # Both processes hold SQLite page caches: the memory gauge is set at every scrape.
+    for exposition in (fcgi, relay):
+        assert exposition.value("messenger_db_sqlite_memory_bytes") > 100_000, exposition.text[:2000]
     # Each process exposes its own: no HTTP series on the relay, no socket series on FCGIApp.
     assert "messenger_http_requests_total" not in relay.types
     assert "messenger_ws_open_sockets" not in fcgi.types

@@ -190,6 +190,7 @@ final class FastCGIServer: Sendable {
             // Set only by nginx's `/metrics/fcgi` location (a FastCGI parameter, which no client
             // header can become): the metrics are reached through that location alone.
             if request.parameter("MESSENGER_INTERNAL") == "metrics" {
+                server.databaseMetrics.recordMemory()
                 let response = Response(status: .ok, headers: [("Content-Type", MetricsExport.contentType),
                                                                ("Cache-Control", "no-store")],
                                         body: server.metrics.render())

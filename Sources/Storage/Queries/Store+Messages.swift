@@ -172,18 +172,29 @@ extension Store {
     /// which case every slot carries that error.
     ///
     /// With `sendLimit`, each message first takes a token from its sender's send bucket, in
-    /// the same transaction (all of the batch's draws at once, `drawSendTokens`): one over the
+    /// the same transaction (a big batch's draws all at once, `drawSendTokens`): one over the
     /// limit is refused (`MessengerError.rateLimited`) and not stored, so what is stored never
     /// exceeds what the limit allows.
     public func post(_ batch: [OutgoingMessage], sendLimit: RateLimit? = nil) -> [Result<PostedMessage, any Error>] {
         var results: [Result<PostedMessage, any Error>] = []
         do {
             try connection.write {
-                let refusals = try sendLimit.map { try drawSendTokens($0, senders: batch.map(\.senderID), now: Store.rateClock()) }
+                let now = Store.rateClock()
+                // A big batch (the relay's rounds under load) draws all its tokens in two
+                // statements; a small one (FCGIApp's, a few sends) one UPDATE per send, cheaper
+                // than those two statements until about 16 sends.
+                let refusals = try sendLimit.flatMap { limit in
+                    batch.count >= Self.batchDrawThreshold
+                        ? try drawSendTokens(limit, senders: batch.map(\.senderID), now: now) : nil
+                }
                 var stored: [Int64] = []
                 for (index, outgoing) in batch.enumerated() {
                     do {
-                        if let refusal = refusals?[index] { throw MessengerError.rateLimited(refusal) }
+                        if let refusals {
+                            if let refusal = refusals[index] { throw MessengerError.rateLimited(refusal) }
+                        } else {
+                            try drawSendToken(for: outgoing, sendLimit, now: now)
+                        }
                         let posted = try insert(outgoing)
                         if posted.isNew { stored.append(posted.message.id) }
                         results.append(.success(posted))
@@ -198,6 +209,9 @@ extension Store {
         }
         return results
     }
+
+    /// From this many sends, `post(_:sendLimit:)` draws the batch's tokens at once.
+    static let batchDrawThreshold = 16
 
     /// Takes a token from the sender's send bucket (no-op when the limit is off), or throws
     /// the refusal; inside the caller's transaction, before anything of the message is written.

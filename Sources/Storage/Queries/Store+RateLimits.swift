@@ -18,19 +18,26 @@ extension Store {
     }
 
     /// Takes one token inside the caller's transaction, or returns the refusal and takes
-    /// nothing. One statement does the whole draw — refill since the last write, check, take
-    /// — so a send pays a single index probe and row write for its limit; the bucket is read
-    /// again only to say how long a refused caller must wait.
+    /// nothing. One UPDATE does the usual draw — refill since the last write, check, take — so
+    /// a send pays a single index probe and row write for its limit; only a bucket seen for
+    /// the first time is inserted (full, less the token), and only a refused caller reads the
+    /// bucket, to say how long it must wait. (An upsert doing both in one statement costs twice
+    /// the UPDATE: it probes for the conflict, then again for the update.)
     ///
     /// `updated_at` never moves back: a process whose clock is behind the last writer's
     /// refills nothing rather than counting the same time twice.
     func drawRateToken(_ limit: RateLimit, _ bucket: RateBucket, key: String, now: Double) throws -> RateLimited? {
+        let values: [SQLValue] = [.text(bucket.rawValue), .text(key), .real(limit.burst), .real(now), .real(limit.rate)]
+        try connection.statement("""
+            UPDATE rate_buckets
+            SET tokens = min(?3, tokens + max(0, ?4 - updated_at) * ?5) - 1, updated_at = max(updated_at, ?4)
+            WHERE name = ?1 AND key = ?2 AND min(?3, tokens + max(0, ?4 - updated_at) * ?5) >= 1
+            """).run(values)
+        guard connection.changes == 0 else { return nil }
         try connection.statement("""
             INSERT INTO rate_buckets (name, key, tokens, updated_at) VALUES (?1, ?2, ?3 - 1, ?4)
-            ON CONFLICT (name, key) DO UPDATE
-            SET tokens = min(?3, tokens + max(0, ?4 - updated_at) * ?5) - 1, updated_at = max(updated_at, ?4)
-            WHERE min(?3, tokens + max(0, ?4 - updated_at) * ?5) >= 1
-            """).run([.text(bucket.rawValue), .text(key), .real(limit.burst), .real(now), .real(limit.rate)])
+            ON CONFLICT (name, key) DO NOTHING
+            """).run(Array(values.prefix(4)))
         guard connection.changes == 0 else { return nil }
         let tokens = try rateTokens(limit, bucket, key: key, now: now)
         return RateLimited(retryAfter: limit.wait(from: tokens), what: bucket.noun)

@@ -71,6 +71,7 @@ final class RelayOperations: Sendable {
                     // The rest of the metrics still go out; the positions keep their last values.
                     logger.warning("metrics: reading the head seq failed", metadata: ["error": "\(error)"])
                 }
+                metrics.database.recordMemory()
                 return Answer(status: .ok, contentType: MetricsExport.contentType, body: export.render())
             }
         }
