@@ -232,6 +232,17 @@ class Soak:
             cursor = page["seq"]
         return seqs
 
+    def sqlite_memory(self, which):
+        """messenger_db_sqlite_memory_bytes from /metrics/<which>; 0 when the scrape fails."""
+        try:
+            text = requests.get(self.base + f"/metrics/{which}", timeout=5).text
+        except requests.RequestException:
+            return 0
+        for line in text.splitlines():
+            if line.startswith("messenger_db_sqlite_memory_bytes "):
+                return float(line.split()[1])
+        return 0
+
     async def sampler(self):
         wal = os.path.join(self.args.data_dir, "messenger.db-wal")
         while True:
@@ -246,6 +257,10 @@ class Soak:
                 sample["wal_bytes"] = os.path.getsize(wal)
             except OSError:
                 sample["wal_bytes"] = 0
+            # What SQLite holds of each process's RSS (its page caches first): a growth that
+            # is all cache levels off at cache_size; one that is not is a leak.
+            for name, which in (("FCGIApp", "fcgi"), ("WSRelay", "relay")):
+                sample[f"{name}_sqlite_bytes"] = await asyncio.to_thread(self.sqlite_memory, which)
             self.samples.append(sample)
             if now >= self.end:
                 return
@@ -294,12 +309,15 @@ def report(soak, loadgen):
         lines.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f} |" if ratio else f"| {op} | " + " | ".join(cells) + " | — |")
         verdicts.append((f"p99 of {op}: last window ≤ 1.5 × first", ratio is not None and ratio <= 1.5,
                          f"{ratio:.2f}" if ratio else "n/a"))
-    lines += ["", "| t (s) | FCGIApp RSS MB | fds | WSRelay RSS MB | fds | nginx workers RSS MB | fds | WAL MB |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| t (s) | FCGIApp RSS MB | of it SQLite | fds | WSRelay RSS MB | of it SQLite | fds "
+              "| nginx workers RSS MB | fds | WAL MB |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     step = max(1, len(soak.samples) // 20)
     for sample in soak.samples[::step] + ([soak.samples[-1]] if (len(soak.samples) - 1) % step else []):
-        lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | {sample['FCGIApp_fds']} | "
-                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {sample['WSRelay_fds']} | "
+        lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | "
+                     f"{sample['FCGIApp_sqlite_bytes'] / 1048576:.1f} | {sample['FCGIApp_fds']} | "
+                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | "
+                     f"{sample['WSRelay_fds']} | "
                      f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {sample['wal_bytes'] / 1048576:.1f} |")
     # Flat after warm-up: the last window's mean against the first window's (the first
     # window is the warm-up's; with one window, the second half against the first).
@@ -313,8 +331,13 @@ def report(soak, loadgen):
             first = mean_of(key, first_window) if first_window is not None else None
             last = mean_of(key, last_window)
             growth = (last - first) / first if first else None
+            detail = f"{growth * 100:+.1f}%" if growth is not None else "n/a"
+            if label == "RSS" and name != "nginx" and growth is not None:
+                cache = mean_of(f"{name}_sqlite_bytes", last_window) - mean_of(f"{name}_sqlite_bytes", first_window)
+                rss = (last - first) * 1024
+                detail += f" ({rss / 1048576:+.1f} MB, of which SQLite {cache / 1048576:+.1f} MB)"
             verdicts.append((f"{name} {label}: last window within 10% of the first", growth is not None and growth < 0.10,
-                             f"{growth * 100:+.1f}%" if growth is not None else "n/a"))
+                             detail))
     wal_max = max(s["wal_bytes"] for s in soak.samples)
     verdicts.append(("WAL bounded (≤ 128 MB at every sample)", wal_max <= 128 << 20, f"max {wal_max / 1048576:.1f} MB"))
     for name, pids in soak.pids_seen.items():
