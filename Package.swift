@@ -24,13 +24,14 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CArgon2", path: "Sources/CArgon2"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // Models, JSON, tokens, configuration, the notification wire format, and the log and
         // metrics formats (Prometheus), shared by both processes.
         .target(
             name: "Domain",
             dependencies: [
-                "COpenSSL", "CArgon2",
+                "COpenSSL", "CArgon2", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

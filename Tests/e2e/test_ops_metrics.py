@@ -45,6 +45,8 @@ FCGI_METRICS = {
     "messenger_db_busy_waits_total": "counter",
     "messenger_db_busy_retries_total": "counter",
     "messenger_db_sqlite_memory_bytes": "gauge",
+    "messenger_process_heap_in_use_bytes": "gauge",
+    "messenger_process_heap_free_bytes": "gauge",
 }
 RELAY_METRICS = {
     "messenger_ws_open_sockets": "gauge",
@@ -61,6 +63,8 @@ RELAY_METRICS = {
     "messenger_db_busy_waits_total": "counter",
     "messenger_db_busy_retries_total": "counter",
     "messenger_db_sqlite_memory_bytes": "gauge",
+    "messenger_process_heap_in_use_bytes": "gauge",
+    "messenger_process_heap_free_bytes": "gauge",
 }
 
 
@@ -227,6 +231,7 @@ def test_both_endpoints_expose_every_metric_with_its_type(ops_stack, ops_api):
     # Both processes hold SQLite page caches: the memory gauge is set at every scrape.
     for exposition in (fcgi, relay):
         assert exposition.value("messenger_db_sqlite_memory_bytes") > 100_000, exposition.text[:2000]
+        assert exposition.value("messenger_process_heap_in_use_bytes") > 1_000_000, exposition.text[:2000]
     # Each process exposes its own: no HTTP series on the relay, no socket series on FCGIApp.
     assert "messenger_http_requests_total" not in relay.types
     assert "messenger_ws_open_sockets" not in fcgi.types

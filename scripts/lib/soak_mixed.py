@@ -232,16 +232,18 @@ class Soak:
             cursor = page["seq"]
         return seqs
 
-    def sqlite_memory(self, which):
-        """messenger_db_sqlite_memory_bytes from /metrics/<which>; 0 when the scrape fails."""
+    def memory_gauges(self, which):
+        """The unlabelled gauges of /metrics/<which> by name; empty when the scrape fails."""
         try:
             text = requests.get(self.base + f"/metrics/{which}", timeout=5).text
         except requests.RequestException:
-            return 0
+            return {}
+        gauges = {}
         for line in text.splitlines():
-            if line.startswith("messenger_db_sqlite_memory_bytes "):
-                return float(line.split()[1])
-        return 0
+            name, _, value = line.partition(" ")
+            if name.startswith("messenger_") and "{" not in name and value:
+                gauges[name] = float(value)
+        return gauges
 
     async def sampler(self):
         wal = os.path.join(self.args.data_dir, "messenger.db-wal")
@@ -257,10 +259,13 @@ class Soak:
                 sample["wal_bytes"] = os.path.getsize(wal)
             except OSError:
                 sample["wal_bytes"] = 0
-            # What SQLite holds of each process's RSS (its page caches first): a growth that
-            # is all cache levels off at cache_size; one that is not is a leak.
+            # What SQLite holds of each process's RSS (its page caches first), and what its
+            # malloc heap has in use: an RSS growth that is neither is freed memory the
+            # arenas keep; one in `heap_in_use` beyond SQLite's is a leak.
             for name, which in (("FCGIApp", "fcgi"), ("WSRelay", "relay")):
-                sample[f"{name}_sqlite_bytes"] = await asyncio.to_thread(self.sqlite_memory, which)
+                gauges = await asyncio.to_thread(self.memory_gauges, which)
+                sample[f"{name}_sqlite_bytes"] = gauges.get("messenger_db_sqlite_memory_bytes", 0)
+                sample[f"{name}_heap_in_use_bytes"] = gauges.get("messenger_process_heap_in_use_bytes", 0)
             self.samples.append(sample)
             if now >= self.end:
                 return
@@ -309,15 +314,16 @@ def report(soak, loadgen):
         lines.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f} |" if ratio else f"| {op} | " + " | ".join(cells) + " | — |")
         verdicts.append((f"p99 of {op}: last window ≤ 1.5 × first", ratio is not None and ratio <= 1.5,
                          f"{ratio:.2f}" if ratio else "n/a"))
-    lines += ["", "| t (s) | FCGIApp RSS MB | of it SQLite | fds | WSRelay RSS MB | of it SQLite | fds "
-              "| nginx workers RSS MB | fds | WAL MB |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| t (s) | FCGIApp RSS MB | heap in use | of it SQLite | fds | WSRelay RSS MB | heap in use "
+              "| of it SQLite | fds | nginx workers RSS MB | fds | WAL MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     step = max(1, len(soak.samples) // 20)
     for sample in soak.samples[::step] + ([soak.samples[-1]] if (len(soak.samples) - 1) % step else []):
         lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | "
+                     f"{sample['FCGIApp_heap_in_use_bytes'] / 1048576:.1f} | "
                      f"{sample['FCGIApp_sqlite_bytes'] / 1048576:.1f} | {sample['FCGIApp_fds']} | "
-                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | "
-                     f"{sample['WSRelay_fds']} | "
+                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {sample['WSRelay_heap_in_use_bytes'] / 1048576:.1f} | "
+                     f"{sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | {sample['WSRelay_fds']} | "
                      f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {sample['wal_bytes'] / 1048576:.1f} |")
     # Flat after warm-up: the last window's mean against the first window's (the first
     # window is the warm-up's; with one window, the second half against the first).
@@ -334,8 +340,11 @@ def report(soak, loadgen):
             detail = f"{growth * 100:+.1f}%" if growth is not None else "n/a"
             if label == "RSS" and name != "nginx" and growth is not None:
                 cache = mean_of(f"{name}_sqlite_bytes", last_window) - mean_of(f"{name}_sqlite_bytes", first_window)
+                heap = (mean_of(f"{name}_heap_in_use_bytes", last_window)
+                        - mean_of(f"{name}_heap_in_use_bytes", first_window))
                 rss = (last - first) * 1024
-                detail += f" ({rss / 1048576:+.1f} MB, of which SQLite {cache / 1048576:+.1f} MB)"
+                detail += (f" ({rss / 1048576:+.1f} MB; heap in use {heap / 1048576:+.1f} MB,"
+                           f" of which SQLite {cache / 1048576:+.1f} MB)")
             verdicts.append((f"{name} {label}: last window within 10% of the first", growth is not None and growth < 0.10,
                              detail))
     wal_max = max(s["wal_bytes"] for s in soak.samples)

@@ -38,6 +38,8 @@ final class FastCGIServer: Sendable {
     /// The process's metrics, rendered for nginx's `/metrics/fcgi`.
     private let metrics: MetricsExport
     private let databaseMetrics: DatabaseMetrics
+    /// The malloc heap's gauges, set at each scrape.
+    private let heapMetrics: HeapMetrics
     private let relayHealth = RelayHealth()
 
     init(configuration: Configuration, router: Router, logger: Logger, metrics: MetricsExport) throws {
@@ -46,6 +48,7 @@ final class FastCGIServer: Sendable {
         self.logger = logger
         self.metrics = metrics
         databaseMetrics = DatabaseMetrics(factory: metrics.factory)
+        heapMetrics = HeapMetrics(factory: metrics.factory)
         // SQLite's checkpoint threshold: at 10,000 pages, as on the relay, each checkpoint
         // a commit completes syncs more, and REST write p99 rose from 16 to 21–31 ms. The
         // background copy every 10 ms instead of 100 leaves those checkpoints less to do: REST
@@ -191,6 +194,7 @@ final class FastCGIServer: Sendable {
             // header can become): the metrics are reached through that location alone.
             if request.parameter("MESSENGER_INTERNAL") == "metrics" {
                 server.databaseMetrics.recordMemory()
+                server.heapMetrics.record()
                 let response = Response(status: .ok, headers: [("Content-Type", MetricsExport.contentType),
                                                                ("Cache-Control", "no-store")],
                                         body: server.metrics.render())

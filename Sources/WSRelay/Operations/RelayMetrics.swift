@@ -1,4 +1,5 @@
 import CoreMetrics
+import Domain
 import Storage
 
 /// The relay's metrics (swift-metrics handles, made with the process's Prometheus factory).
@@ -26,6 +27,8 @@ struct RelayMetrics: Sendable {
     /// `messenger_ws_event_lag`, set at scrape time: head − delivered, in events.
     let eventLag: Meter
     let database: DatabaseMetrics
+    /// The malloc heap's gauges, set at scrape time.
+    let heap: HeapMetrics
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -38,6 +41,7 @@ struct RelayMetrics: Sendable {
         deliveredSeq = Meter(label: "messenger_ws_delivered_seq", factory: factory)
         eventLag = Meter(label: "messenger_ws_event_lag", factory: factory)
         database = DatabaseMetrics(factory: factory)
+        heap = HeapMetrics(factory: factory)
     }
 
     /// Records nothing: unit tests.

@@ -72,6 +72,7 @@ final class RelayOperations: Sendable {
                     logger.warning("metrics: reading the head seq failed", metadata: ["error": "\(error)"])
                 }
                 metrics.database.recordMemory()
+                metrics.heap.record()
                 return Answer(status: .ok, contentType: MetricsExport.contentType, body: export.render())
             }
         }
