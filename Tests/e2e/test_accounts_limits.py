@@ -112,11 +112,14 @@ def timed_login(api: Api, username: str, password: str) -> float:
 def test_wrong_password_takes_as_long_as_an_unknown_user(api):
     user = with_password(api, "timing")
     unknown = unique_username("ghost")
-    for _ in range(2):  # warm-up: connections, caches
+    # Warm-up: enough of each that every FastCGI worker (2 per core, at least 4) has served
+    # both kinds, so that no worker's first request (its connection, its statements) lands in
+    # one column only.
+    for _ in range(12):
         timed_login(api, user.username, "wrong password")
         timed_login(api, unknown, "wrong password")
     wrong, missing = [], []
-    for _ in range(12):  # interleaved, so that a load change hits both alike
+    for _ in range(16):  # interleaved, so that a load change hits both alike
         wrong.append(timed_login(api, user.username, "wrong password"))
         missing.append(timed_login(api, unknown, "wrong password"))
     wrong_median, unknown_median = statistics.median(wrong), statistics.median(missing)
