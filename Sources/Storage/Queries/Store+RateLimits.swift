@@ -47,9 +47,9 @@ extension Store {
     /// per send, in the order of the sends), inside the caller's transaction: the answer for
     /// each entry, nil when its token was taken. What `drawRateToken` does per send, done for
     /// a whole group commit in two statements — one read of every sender's bucket, one write
-    /// of those that gave tokens — instead of an upsert per send (a tenth of the relay's
-    /// storage thread, BENCHMARKS.md "Issue 16"). Exact because the caller holds the write
-    /// lock from the read to the write.
+    /// of those that gave tokens — instead of a statement per send (in a round of the relay's
+    /// at load, a tenth of its storage thread against 4.6 %, BENCHMARKS.md "Issue 16,
+    /// closed"). Exact because the caller holds the write lock from the read to the write.
     func drawSendTokens(_ limit: RateLimit, senders: [Int64], now: Double) throws -> [RateLimited?] {
         let stored = try connection.statement("""
             SELECT CAST(key AS INTEGER), tokens, updated_at FROM rate_buckets
