@@ -26,6 +26,7 @@ do {
         // Refuses a schema this build does not know before listening.
         let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
         try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger)
+        HeapTrimmer.start()
         let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
                                        metrics: MetricsExport())
         try server.run()

@@ -11,6 +11,7 @@ let signals = SignalWaiter([SIGTERM, SIGINT])
 do {
     let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger,
                                  metrics: MetricsExport())
+    HeapTrimmer.start()
     let received = signals.wait()
     logger.info("stopping", metadata: ["signal": "\(received)"])
     server.shutdown()
