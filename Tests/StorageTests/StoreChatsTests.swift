@@ -177,45 +177,4 @@ import Testing
         #expect(views.last?.chat.id == third)
         #expect(views.last?.lastMessage?.id == a.id)
     }
-
-    /// Each membership's copy of its chat's order (migration 008) follows every change that
-    /// moves the chat: its creation, a message, a deletion, a member who joins later.
-    @Test func everyMembershipKeepsItsChatsOrder() throws {
-        let group = try store.createGroup(creatorID: alice.id, name: "g", participants: [bob.id]).id
-        _ = try store.send("one", from: alice.id, to: group)
-        let quiet = try store.createGroup(creatorID: bob.id, name: "quiet", participants: [carol.id]).id
-        let two = try store.send("two", from: bob.id, to: group).message
-        let direct = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
-        _ = try store.send("hi", from: alice.id, to: direct)
-        _ = try store.addMembers(chatID: group, by: alice.id, userIDs: [carol.id])
-        // carol joined an active chat: it is placed by its activity, above the quiet one
-        #expect(try order(carol.id) == [group, quiet])
-        #expect(try order(bob.id) == [direct, group, quiet])
-        try store.deleteMessage(chatID: group, messageID: two.id, by: bob.id)
-        #expect(try order(bob.id) == [direct, quiet, group])
-        #expect(try order(bob.id, limit: 2) == [direct, quiet])
-        #expect(try order(bob.id, limit: 2, before: quiet) == [group])
-        #expect(try store.count("chat_members", where: """
-            activity_seq IS NOT (SELECT activity_seq FROM chats WHERE chats.id = chat_members.chat_id)
-            """) == 0)
-        #expect(try store.count("chat_members", where: "activity_seq = 0") == 0)
-    }
-
-    /// The list comes in order from the members' index, the whole of it and a page alike:
-    /// no sort of the user's chats, and a page reads no chat beyond its own.
-    @Test func theChatListIsReadInOrderFromTheMembersIndex() throws {
-        let groups = try (0..<3).map { try store.createGroup(creatorID: alice.id, name: "g\($0)", participants: [bob.id]).id }
-        _ = try store.send("x", from: alice.id, to: groups[0])
-        _ = try store.chatViews(forUser: bob.id)
-        _ = try store.chatViews(forUser: bob.id, limit: 2)
-        let lists = store.connection.preparedSQL.filter { $0.contains("ORDER BY m.activity_seq DESC, m.chat_id DESC") }
-        #expect(lists.count == 2)
-        for sql in lists {
-            let plan = try store.connection.statement("EXPLAIN QUERY PLAN " + sql).rows { $0.string(3) }
-            #expect(plan.contains { $0.contains("chat_members_activity") }, "\(plan)")
-            let sorts = plan.filter { $0.contains("TEMP B-TREE") }
-            // A page sorts its own rows at most (the outer ORDER BY over the limited subquery).
-            #expect(sql.contains("LIMIT") ? sorts.count <= 1 : sorts.isEmpty, "\(plan)")
-        }
-    }
 }

@@ -124,14 +124,14 @@ extension Store {
     /// `chat` as `userID` sees it: last message, read marker, unread count and role. The
     /// caller has checked that they are a member.
     public func chatView(_ chat: Chat, for userID: Int64) throws -> ChatView {
-        try chatViewRows(userID: userID, where: "m.chat_id = ?2", [.integer(chat.id)], limit: 1).first
+        try chatViewRows(userID: userID, where: "c.id = ?2", [.integer(chat.id)], limit: 1).first
             ?? ChatView(chat: chat, lastMessage: try lastMessage(chatID: chat.id), unreadCount: 0, lastReadID: 0, role: .member)
     }
 
     /// `userID`'s chats as they see them, newest activity (last message, or creation) first:
     /// at most `limit` (nil: all), after the chat `beforeChatID` in that order when given. One
-    /// query for the chats with their markers, counts and last messages, in order; the work
-    /// for a page is the page's alone, whatever the number of the user's chats.
+    /// query for the chats with their markers, counts and order, one for the last messages;
+    /// the work beyond ordering the memberships is the page's, not every chat's.
     public func chatViews(forUser userID: Int64, limit: Int? = nil, beforeChatID: Int64? = nil) throws -> [ChatView] {
         try connection.read {
             guard let beforeChatID else { return try chatViewRows(userID: userID, where: "1", [], limit: limit) }
@@ -139,54 +139,57 @@ extension Store {
                 throw MessengerError.invalid("before_chat_id: there is no chat \(beforeChatID)")
             }
             return try chatViewRows(userID: userID, where: """
-                (m.activity_seq, m.chat_id) < (SELECT b.activity_seq, b.id FROM chats b WHERE b.id = ?2)
+                (c.activity_seq, c.id) < (SELECT b.activity_seq, b.id FROM chats b WHERE b.id = ?2)
                 """, [.integer(beforeChatID)], limit: limit)
         }
     }
 
-    /// The views of `userID`'s memberships that match `condition`, newest activity first, at
-    /// most `limit`: the chat whose newest live message (or, without one, whose creation) has
-    /// the larger event seq first, then the larger chat id. Each membership holds a copy of
-    /// its chat's order (migration 008), so the rows come in order from the user's own index
-    /// (`chat_members_activity`), and with a `limit` only the page's chats are read at all.
+    /// The views of `userID`'s chats that match `condition`, newest activity first, at most
+    /// `limit`: the chat whose newest live message (or, without one, whose creation) has the
+    /// larger event seq first, then the larger chat id. The order reads one integer from
+    /// each chat's row (migration 003 keeps it there, with the id of its last live message);
+    /// with a `limit`, only the page's chats have their members, unread messages and last
+    /// message read.
     ///
     /// One statement reads each chat with its last message; files and reactions are read
-    /// after it only for the last messages that have any.
+    /// after it only for the last messages that have any. The rows are put in order here:
+    /// a second ORDER BY over the finished rows cost a third of the whole list's query, and
+    /// reading the last messages by id in a second query cost as much as all the rest.
     private func chatViewRows(userID: Int64, where condition: String, _ values: [SQLValue], limit: Int?) throws -> [ChatView] {
-        let memberships = if let limit {
+        let chats = if let limit {
             """
-            (SELECT m.chat_id, m.last_read_id, m.role, m.activity_seq FROM chat_members m
-             WHERE m.user_id = ?1 AND \(condition) ORDER BY m.activity_seq DESC, m.chat_id DESC LIMIT \(limit)) m
+            (SELECT c.id, c.activity_seq FROM chat_members m JOIN chats c ON c.id = m.chat_id
+             WHERE m.user_id = ?1 AND \(condition) ORDER BY c.activity_seq DESC, c.id DESC LIMIT \(limit)) page
+            JOIN chats c ON c.id = page.id JOIN chat_members m ON m.chat_id = page.id AND m.user_id = ?1
             """
         } else {
-            "chat_members m"
+            "chat_members m JOIN chats c ON c.id = m.chat_id AND m.user_id = ?1 AND \(condition)"
         }
-        let filter = limit == nil ? "WHERE m.user_id = ?1 AND \(condition)" : ""
         let rows = try connection.statement("""
             SELECT c.id, c.name, c.chat_type, c.created_at,
                    (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
                    m.last_read_id, m.role,
                    (SELECT count(*) FROM messages x
                     WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
+                   c.activity_seq,
                    l.id, l.sender_id, l.content, l.created_at, l.reply_to_id, l.edited_at,
                    EXISTS (SELECT 1 FROM message_files WHERE message_id = l.id)
                    OR EXISTS (SELECT 1 FROM reactions WHERE message_id = l.id)
-            FROM \(memberships) JOIN chats c ON c.id = m.chat_id
-            LEFT JOIN messages l ON l.id = c.last_message_id AND l.deleted_at IS NULL
-            \(filter)
-            ORDER BY m.activity_seq DESC, m.chat_id DESC
+            FROM \(chats) LEFT JOIN messages l ON l.id = c.last_message_id AND l.deleted_at IS NULL
             """).rows([.integer(userID)] + values) { row in
-                let last = row.optionalInt(8).map { id in
-                    Message(id: id, chatID: row.int(0), senderID: row.int(9), content: row.optionalString(10),
-                            timestamp: row.string(11), files: [], replyToID: row.optionalInt(12),
-                            editedAt: row.optionalString(13))
+                let last = row.optionalInt(9).map { id in
+                    Message(id: id, chatID: row.int(0), senderID: row.int(10), content: row.optionalString(11),
+                            timestamp: row.string(12), files: [], replyToID: row.optionalInt(13),
+                            editedAt: row.optionalString(14))
                 }
                 return (view: ChatView(chat: Self.chat(row), lastMessage: last, unreadCount: row.int(7),
                                        lastReadID: row.int(5), role: ChatRole(rawValue: row.string(6)) ?? .member),
-                        lastHasMore: row.int(14) != 0)
+                        activitySeq: row.int(8), lastHasMore: row.int(15) != 0)
             }
-        var views = rows.map(\.view)
-        let fuller = rows.indices.filter { rows[$0].lastHasMore }
+        // Sorted as indexes: a chat's view is a few hundred bytes, moved many times by a sort.
+        let order = rows.indices.sorted { (rows[$0].activitySeq, rows[$0].view.chat.id) > (rows[$1].activitySeq, rows[$1].view.chat.id) }
+        var views = order.map { rows[$0].view }
+        let fuller = order.indices.filter { rows[order[$0]].lastHasMore }
         guard !fuller.isEmpty else { return views }
         var lastMessages = fuller.compactMap { views[$0].lastMessage }
         try attachFiles(to: &lastMessages)
