@@ -44,6 +44,23 @@ final class TemporaryDirectory {
         #expect(config.jwtSecret == Array(secret.utf8))
         #expect(config.socketGroup == nil)
         #expect(config.fastCGISocketPath == directory.path + "/run/fcgi.sock")
+        #expect(config.relaySocketPath == directory.path + "/run/relay.sock")
+        #expect(config.notifySocketPaths() == [directory.path + "/run/notify.sock"])
+        #expect(config.notifySocketPaths(exceptRelay: 1) == [])
+        #expect((config.fcgiInstances, config.relayInstances, config.instance) == (1, 1, 1))
+    }
+
+    @Test func instancesPastTheFirstHaveNumberedSockets() throws {
+        let config = try configuration(["FCGI_INSTANCES": "2", "RELAY_INSTANCES": "3", "INSTANCE": "2"])
+        let run = directory.path + "/run"
+        #expect(config.fastCGISocketPath == run + "/fcgi-2.sock")
+        #expect(config.fastCGIUploadSocketPath == run + "/fcgi-upload-2.sock")
+        #expect(config.relaySocketPath == run + "/relay-2.sock")
+        #expect(config.notifySocketPath == run + "/notify-2.sock")
+        #expect(config.relaySocketPaths == [run + "/relay.sock", run + "/relay-2.sock", run + "/relay-3.sock"])
+        #expect(config.notifySocketPaths(exceptRelay: 2) == [run + "/notify.sock", run + "/notify-3.sock"])
+        #expect(throws: ConfigurationError.self) { try configuration(["RELAY_INSTANCES": "0"]) }
+        #expect(throws: ConfigurationError.self) { try configuration(["INSTANCE": "17"]) }
     }
 
     @Test func relativeDataDirectoryBecomesAbsolute() throws {

@@ -8,7 +8,8 @@ import Testing
         #expect(String(decoding: RelayNotification.chat(chatID: 7).encoded, as: UTF8.self) == #"{"type":"chat","chat_id":7}"#)
     }
 
-    @Test(arguments: [RelayNotification.message(chatID: 1, messageID: .max), .chat(chatID: 99)])
+    @Test(arguments: [RelayNotification.message(chatID: 1, messageID: .max), .chat(chatID: 99), .user(userID: 5),
+                      .events, .typing(chatID: 3, userID: 4), .presence(userID: 8)])
     func roundTrips(_ notification: RelayNotification) {
         #expect(RelayNotification(decoding: notification.encoded) == notification)
     }

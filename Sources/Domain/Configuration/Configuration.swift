@@ -54,16 +54,35 @@ public struct Configuration: Sendable {
     /// shippers.
     public var logFormat: LogFormat
 
+    /// `FCGI_INSTANCES` (1): how many FCGIApp processes `scripts/run` starts behind nginx.
+    public var fcgiInstances: Int
+    /// `RELAY_INSTANCES` (1): how many WSRelay processes; every writer notifies all of them.
+    public var relayInstances: Int
+    /// `INSTANCE` (1): which of its kind this process is, 1-based; it names the process's
+    /// sockets and, for a relay, its share of presence.
+    public var instance: Int
+
     public var runDirectory: String { dataDirectory + "/run" }
     public var uploadsDirectory: String { dataDirectory + "/uploads" }
-    /// FCGIApp's FastCGI socket; nginx's `fastcgi_pass` points here.
-    public var fastCGISocketPath: String { runDirectory + "/fcgi.sock" }
-    /// FCGIApp's FastCGI socket for `POST /upload`, served by its own worker threads.
-    public var fastCGIUploadSocketPath: String { runDirectory + "/fcgi-upload.sock" }
-    /// WSRelay's HTTP/WebSocket socket; nginx's `/ws` proxies here.
-    public var relaySocketPath: String { runDirectory + "/relay.sock" }
-    /// WSRelay's datagram socket for notifications from FCGIApp.
-    public var notifySocketPath: String { runDirectory + "/notify.sock" }
+    /// This FCGIApp's FastCGI socket; nginx's `fastcgi_pass` points here.
+    public var fastCGISocketPath: String { socketPath("fcgi", instance: instance) }
+    /// This FCGIApp's FastCGI socket for `POST /upload`, served by its own worker threads.
+    public var fastCGIUploadSocketPath: String { socketPath("fcgi-upload", instance: instance) }
+    /// This WSRelay's HTTP/WebSocket socket; nginx's `/ws` proxies here.
+    public var relaySocketPath: String { socketPath("relay", instance: instance) }
+    /// Every relay's HTTP socket, instance 1 first (FCGIApp's health check probes each).
+    public var relaySocketPaths: [String] { (1...relayInstances).map { socketPath("relay", instance: $0) } }
+    /// This WSRelay's datagram socket for notifications from FCGIApp and the other relays.
+    public var notifySocketPath: String { socketPath("notify", instance: instance) }
+    /// The notification sockets a writer tells of its commits: every relay's but its own.
+    public func notifySocketPaths(exceptRelay ownInstance: Int? = nil) -> [String] {
+        (1...relayInstances).filter { $0 != ownInstance }.map { socketPath("notify", instance: $0) }
+    }
+
+    /// Instance 1 keeps the single-instance names (`relay.sock`); instance n is `relay-n.sock`.
+    private func socketPath(_ name: String, instance: Int) -> String {
+        runDirectory + (instance == 1 ? "/\(name).sock" : "/\(name)-\(instance).sock")
+    }
 
     /// Reads the process environment and `./.env`.
     public static func load() throws -> Configuration {
@@ -137,6 +156,9 @@ public struct Configuration: Sendable {
                                 upload: try limit("RATE_UPLOAD", default: defaults.upload),
                                 search: try limit("RATE_SEARCH", default: defaults.search))
         socketGroup = value("SOCKET_GROUP")
+        fcgiInstances = Int(try integer("FCGI_INSTANCES", default: 1, range: 1...Self.maxInstances))
+        relayInstances = Int(try integer("RELAY_INSTANCES", default: 1, range: 1...Self.maxInstances))
+        instance = Int(try integer("INSTANCE", default: 1, range: 1...Self.maxInstances))
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {
                 throw ConfigurationError("JWT_SECRET must be at least 16 bytes long")
@@ -146,6 +168,9 @@ public struct Configuration: Sendable {
             jwtSecret = try SecretFile.loadOrCreate(path: dataDirectory + "/jwt_secret")
         }
     }
+
+    /// The most instances of either kind (`FCGI_INSTANCES`, `RELAY_INSTANCES`).
+    public static let maxInstances: Int64 = 16
 
     /// `sqlite:path`, `sqlite://path` or `sqlite:///abs/path` → the file path.
     static func sqlitePath(fromURL url: String) -> String? {

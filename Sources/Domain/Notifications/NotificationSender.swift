@@ -1,6 +1,7 @@
 import Foundation
 
-/// Sends `RelayNotification`s as datagrams to the relay's Unix socket, without ever blocking.
+/// Sends `RelayNotification`s as datagrams to the relays' Unix sockets (one per relay
+/// instance), without ever blocking.
 ///
 /// A send to a relay that is stopped, restarting or too busy to drain its buffer fails at
 /// once and is dropped: the request that caused it has already committed, and the relay
@@ -9,9 +10,13 @@ import Foundation
 /// Safe to share between threads: `sendto` on one datagram socket is atomic per datagram.
 public final class NotificationSender: Sendable {
     private let descriptor: Int32
-    private let address: sockaddr_un
+    private let addresses: [sockaddr_un]
 
-    public init(socketPath: String) throws {
+    public convenience init(socketPath: String) throws {
+        try self.init(socketPaths: [socketPath])
+    }
+
+    public init(socketPaths: [String]) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ConfigurationError("notification socket: \(String(cString: strerror(errno)))") }
         // Autobind: binding with only the family assigns a unique abstract address.
@@ -26,37 +31,45 @@ public final class NotificationSender: Sendable {
             close(fd)
             throw ConfigurationError("notification socket autobind: \(String(cString: strerror(errno)))")
         }
-        var remote = sockaddr_un()
-        remote.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: remote.sun_path) else {
-            close(fd)
-            throw ConfigurationError("notification socket path too long: \(socketPath)")
-        }
-        withUnsafeMutableBytes(of: &remote.sun_path) { buffer in
-            buffer.copyBytes(from: pathBytes)
+        var addresses: [sockaddr_un] = []
+        for socketPath in socketPaths {
+            var remote = sockaddr_un()
+            remote.sun_family = sa_family_t(AF_UNIX)
+            let pathBytes = Array(socketPath.utf8)
+            guard pathBytes.count < MemoryLayout.size(ofValue: remote.sun_path) else {
+                close(fd)
+                throw ConfigurationError("notification socket path too long: \(socketPath)")
+            }
+            withUnsafeMutableBytes(of: &remote.sun_path) { buffer in
+                buffer.copyBytes(from: pathBytes)
+            }
+            addresses.append(remote)
         }
         descriptor = fd
-        address = remote
+        self.addresses = addresses
     }
 
     deinit {
         close(descriptor)
     }
 
-    /// Sends `notification`; returns whether the relay's socket took it. Never blocks.
+    /// Sends `notification` to every relay; returns how many sockets took it. Never blocks.
     @discardableResult
-    public func send(_ notification: RelayNotification) -> Bool {
+    public func send(_ notification: RelayNotification) -> Int {
         let bytes = notification.encoded
-        var target = address
-        let sent = bytes.withUnsafeBytes { buffer in
-            withUnsafePointer(to: &target) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0,
-                           socklen_t(MemoryLayout<sockaddr_un>.size))
+        var taken = 0
+        for address in addresses {
+            var target = address
+            let sent = bytes.withUnsafeBytes { buffer in
+                withUnsafePointer(to: &target) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0,
+                               socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
                 }
             }
+            if sent == bytes.count { taken += 1 }
         }
-        return sent == bytes.count
+        return taken
     }
 }

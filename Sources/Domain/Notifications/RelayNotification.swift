@@ -1,7 +1,10 @@
-/// A hint from FCGIApp to WSRelay that something connected users must see was committed.
+/// A hint from FCGIApp, or from another relay, that something connected users must see was
+/// committed; between relays also what is never stored (TYPING) and presence changes.
 ///
 /// Hints only: the relay reads the committed rows from the database, so a lost, late or
-/// repeated notification never loses or doubles anything (DESIGN, invariant 2).
+/// repeated notification never loses or doubles anything (DESIGN, invariant 2). A lost
+/// `typing` is a lost TYPING frame, which the protocol allows; a lost `presence` leaves the
+/// other relay's PRESENCE frames late, never `GET /presence` wrong.
 public enum RelayNotification: Sendable, Equatable {
     /// New messages exist in `chatID`, up to at least `messageID`.
     case message(chatID: Int64, messageID: Int64)
@@ -9,6 +12,12 @@ public enum RelayNotification: Sendable, Equatable {
     case chat(chatID: Int64)
     /// `userID`'s profile changed.
     case user(userID: Int64)
+    /// Another relay committed events (sends, READs).
+    case events
+    /// Another relay forwarded a member's TYPING in `chatID` (already throttled there).
+    case typing(chatID: Int64, userID: Int64)
+    /// Another relay recorded that `userID` came online or went offline.
+    case presence(userID: Int64)
 
     /// The datagram: a small JSON object.
     public var encoded: [UInt8] {
@@ -24,6 +33,15 @@ public enum RelayNotification: Sendable, Equatable {
                 json.field("chat_id", chatID)
             case .user(let userID):
                 json.field("type", "user")
+                json.field("user_id", userID)
+            case .events:
+                json.field("type", "events")
+            case .typing(let chatID, let userID):
+                json.field("type", "typing")
+                json.field("chat_id", chatID)
+                json.field("user_id", userID)
+            case .presence(let userID):
+                json.field("type", "presence")
                 json.field("user_id", userID)
             }
         }
@@ -42,6 +60,14 @@ public enum RelayNotification: Sendable, Equatable {
         case "user":
             guard let userID = try? fields.id("user_id") else { return nil }
             self = .user(userID: userID)
+        case "events":
+            self = .events
+        case "typing":
+            guard let chatID = try? fields.id("chat_id"), let userID = try? fields.id("user_id") else { return nil }
+            self = .typing(chatID: chatID, userID: userID)
+        case "presence":
+            guard let userID = try? fields.id("user_id") else { return nil }
+            self = .presence(userID: userID)
         default:
             return nil
         }

@@ -63,7 +63,7 @@ final class FastCGIServer: Sendable {
                                  metrics: databaseMetrics, sendLimit: configuration.rateLimits.send)
         revokedSessions = try RevokedSessions(path: configuration.databasePath)
         passwords = try PasswordSlots(workers: configuration.fcgiWorkers)
-        notifier = (try? NotificationSender(socketPath: configuration.notifySocketPath)).map { RelayNotifier(sender: $0) }
+        notifier = (try? NotificationSender(socketPaths: configuration.notifySocketPaths())).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
         guard FCGX_Init() == 0 else { throw ConfigurationError("FCGX_Init failed") }
         var listeners: [Listener] = []

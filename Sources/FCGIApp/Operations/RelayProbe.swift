@@ -46,13 +46,14 @@ enum RelayProbe {
     }
 }
 
-/// The relay's health as `/healthz` reports it, probed by at most one worker at a time and
-/// reused for `maxAge`: `/healthz` needs no token, so a burst of it while the relay hangs must
+/// The relays' health as `/healthz` reports it, probed by at most one worker at a time and
+/// reused for `maxAge`: `/healthz` needs no token, so a burst of it while a relay hangs must
 /// not hold every API worker in a 2 s probe. Touched once per `/healthz`, never per request.
 final class RelayHealth: Sendable {
     private struct State {
         var checkedAt: UInt64 = 0
-        var accepting = false
+        /// The instance numbers (1-based) of the relays that did not accept.
+        var down: [Int] = [1]
         var probing = false
     }
 
@@ -60,18 +61,25 @@ final class RelayHealth: Sendable {
     /// How long a probe's answer stands; short, so an outage shows within a quarter second.
     static let maxAgeNanoseconds: UInt64 = 250_000_000
 
-    func isAccepting(socketPath: String, requestID: String) -> Bool {
+    /// The instance numbers of the relays in `socketPaths` (instance 1 first) that do not
+    /// accept; all are probed at once, so the answer takes one probe's time at most.
+    func downRelays(socketPaths: [String], requestID: String) -> [Int] {
         let now = Elapsed.now()
-        let reused: Bool? = state.withLock { state in
+        let reused: [Int]? = state.withLock { state in
             if state.probing || (state.checkedAt > 0 && now &- state.checkedAt < Self.maxAgeNanoseconds) {
-                return state.accepting
+                return state.down
             }
             state.probing = true
             return nil
         }
         if let reused { return reused }
-        let accepting = RelayProbe.isAccepting(socketPath: socketPath, requestID: requestID)
-        state.withLock { $0 = State(checkedAt: Elapsed.now(), accepting: accepting, probing: false) }
-        return accepting
+        let accepting = Mutex([Bool](repeating: false, count: socketPaths.count))
+        DispatchQueue.concurrentPerform(iterations: socketPaths.count) { index in
+            let answer = RelayProbe.isAccepting(socketPath: socketPaths[index], requestID: requestID)
+            accepting.withLock { $0[index] = answer }
+        }
+        let down = accepting.withLock { answers in answers.indices.filter { !answers[$0] }.map { $0 + 1 } }
+        state.withLock { $0 = State(checkedAt: Elapsed.now(), down: down, probing: false) }
+        return down
     }
 }

@@ -4,9 +4,10 @@ import Foundation
 /// `GET /healthz`: whether this backend can serve, for load balancers and `scripts/run`'s
 /// supervisor. No token: it says nothing about users.
 enum HealthRoutes {
-    /// 200 `{"status":"ok"}` when the database answers a read and the relay accepts on its
+    /// 200 `{"status":"ok"}` when the database answers a read and every relay accepts on its
     /// socket (`RelayProbe`); else 503 with each part's state,
-    /// `{"status":"down","database":"ok","relay":"down"}`.
+    /// `{"status":"down","database":"ok","relay":"down"}`, and with several relays which are
+    /// down (`"relays_down":[2]`, instance numbers), so that a supervisor restarts those.
     static func check(_ request: inout Request, _ context: Context) throws -> Response {
         let database: Bool
         do {
@@ -17,8 +18,9 @@ enum HealthRoutes {
                                    metadata: ["request_id": "\(request.id)", "error": "\(error)"])
             database = false
         }
-        let relay = context.relayHealth.isAccepting(socketPath: context.configuration.relaySocketPath,
-                                                    requestID: request.id)
+        let relaysDown = context.relayHealth.downRelays(socketPaths: context.configuration.relaySocketPaths,
+                                                        requestID: request.id)
+        let relay = relaysDown.isEmpty
         if database && relay {
             return .json(bytes: Array(#"{"status":"ok"}"#.utf8), status: .ok)
         }
@@ -27,6 +29,9 @@ enum HealthRoutes {
             $0.field("status", "down")
             $0.field("database", database ? "ok" : "down")
             $0.field("relay", relay ? "ok" : "down")
+            if context.configuration.relayInstances > 1 && !relay {
+                $0.field("relays_down", relaysDown.map(Int64.init))
+            }
         }
         return .json(bytes: writer.bytes, status: .serviceUnavailable)
     }

@@ -1,30 +1,58 @@
 import Domain
 
-/// Who is online and when each user was last seen, as the relay records it.
+/// Who is online and when each user was last seen, as the relays record it.
+///
+/// Each relay records its own share (`presence_relays`: which relays hold a socket of whom);
+/// a user is online while any relay holds one.
 extension Store {
-    /// Records each user's new state; `last_seen` becomes now for every one of them (a user
-    /// going online is seen now, one going offline was last seen now).
-    public func recordPresence(_ changes: [(userID: Int64, online: Bool)]) throws -> [Presence] {
+    /// Records each user's new state on `relay` (whether it now holds a socket of theirs) and
+    /// returns their presence across all relays, and whether that changed; `last_seen` becomes
+    /// now for every one of them (a user going online is seen now, one going offline was last
+    /// seen now).
+    public func recordPresence(_ changes: [(userID: Int64, online: Bool)],
+                               relay: Int = 1) throws -> [(presence: Presence, changed: Bool)] {
         guard !changes.isEmpty else { return [] }
         let now = StoredTime.now()
         return try connection.write {
+            let before = try connection.statement("SELECT online FROM presence WHERE user_id = ?")
+            let join = try connection.statement("INSERT OR IGNORE INTO presence_relays (user_id, relay) VALUES (?, ?)")
+            let leave = try connection.statement("DELETE FROM presence_relays WHERE user_id = ? AND relay = ?")
             let upsert = try connection.statement("""
-                INSERT INTO presence (user_id, online, last_seen) VALUES (?, ?, ?)
+                INSERT INTO presence (user_id, online, last_seen)
+                VALUES (?1, EXISTS (SELECT 1 FROM presence_relays WHERE user_id = ?1), ?2)
                 ON CONFLICT (user_id) DO UPDATE SET online = excluded.online, last_seen = excluded.last_seen
+                RETURNING online
                 """)
+            var recorded: [(presence: Presence, changed: Bool)] = []
             for change in changes {
-                try upsert.run([.integer(change.userID), .integer(change.online ? 1 : 0), .text(now)])
+                let wasOnline = try before.rows([.integer(change.userID)]) { $0.int(0) == 1 }.first ?? false
+                try (change.online ? join : leave).run([.integer(change.userID), .integer(Int64(relay))])
+                let isOnline = try upsert.rows([.integer(change.userID), .text(now)]) { $0.int(0) == 1 }.first ?? false
+                recorded.append((Presence(userID: change.userID, online: isOnline, lastSeen: now), isOnline != wasOnline))
             }
-            return changes.map { Presence(userID: $0.userID, online: $0.online, lastSeen: now) }
+            return recorded
         }
     }
 
-    /// At the relay's start: nobody is connected to it, so whoever was online was last seen now.
-    public func resetPresence() throws {
+    /// At `relay`'s start: nobody is connected to it, so whoever was online through it alone
+    /// was last seen now. Instance 1 also takes back the shares of relays beyond
+    /// `relayInstances` (a deployment that shrank).
+    public func resetPresence(relay: Int = 1, relayInstances: Int = 1) throws {
         try connection.write {
-            try connection.statement("UPDATE presence SET online = 0, last_seen = ? WHERE online = 1")
-                .run([.text(StoredTime.now())])
+            try connection.statement("DELETE FROM presence_relays WHERE relay = ?1 OR (?1 = 1 AND relay > ?2)")
+                .run([.integer(Int64(relay)), .integer(Int64(relayInstances))])
+            try connection.statement("""
+                UPDATE presence SET online = 0, last_seen = ?
+                WHERE online = 1 AND NOT EXISTS (SELECT 1 FROM presence_relays r WHERE r.user_id = presence.user_id)
+                """).run([.text(StoredTime.now())])
         }
+    }
+
+    /// The stored presence of `userID` (offline with `last_seen` null if never seen).
+    public func presence(of userID: Int64) throws -> Presence {
+        let rows = try connection.statement("SELECT online, last_seen FROM presence WHERE user_id = ?")
+            .rows([.integer(userID)]) { Presence(userID: userID, online: $0.int(0) == 1, lastSeen: $0.optionalString(1)) }
+        return rows.first ?? Presence(userID: userID, online: false, lastSeen: nil)
     }
 
     /// The presence of those of `userIDs` who share a chat with `viewerID` (or are the viewer);

@@ -32,17 +32,17 @@ final class Dispatcher: Sendable {
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
          pollInterval: TimeInterval = 0.25, retention: EventRetention = EventRetention(),
-         metrics: RelayMetrics = .disabled, sendLimit: RateLimit? = nil) throws {
+         metrics: RelayMetrics = .disabled, sendLimit: RateLimit? = nil, peers: RelayPeers = .alone) throws {
         queue = SendQueue(limits: limits, pollInterval: pollInterval)
         // Deliver from now on; a client that was away resumes with `since`.
         let head = try store.latestSeq()
         // Nobody is connected to a relay that is starting.
-        try store.resetPresence()
+        try store.resetPresence(relay: peers.instance, relayInstances: peers.count)
         cursor = Atomic(head)
         lastRound = Atomic(DispatchTime.now().uptimeNanoseconds)
         thread = ThreadConfined(StorageThread(store: store, registry: registry, limits: limits,
                                                       logger: logger, retention: retention, head: head,
-                                                      metrics: metrics, sendLimit: sendLimit))
+                                                      metrics: metrics, sendLimit: sendLimit, peers: peers))
     }
 
     func start() {
@@ -116,15 +116,18 @@ private final class StorageThread {
     private let signals: SignalHandler
     private let retention: EventRetention
     private let metrics: RelayMetrics
+    private let peers: RelayPeers
     private var deliveredThrough: Int64
     private var nextPrune: TimeInterval = 0
     private var pruneBacklog = false
     private static let pruneBusyWaitMilliseconds: Int32 = 200
 
     init(store: Store, registry: ConnectionRegistry, limits: RelayLimits, logger: Logger,
-         retention: EventRetention, head: Int64, metrics: RelayMetrics, sendLimit: RateLimit?) {
+         retention: EventRetention, head: Int64, metrics: RelayMetrics, sendLimit: RateLimit?,
+         peers: RelayPeers) {
         self.store = store
         self.metrics = metrics
+        self.peers = peers
         self.registry = registry
         self.logger = logger
         self.retention = retention
@@ -132,7 +135,7 @@ private final class StorageThread {
         replay = Replay(store: store, registry: registry, encoder: encoder, limits: limits)
         commitRound = CommitRound(store: store, logger: logger, metrics: metrics.database, sendLimit: sendLimit)
         fanOut = FanOut(store: store, registry: registry, encoder: encoder)
-        signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, logger: logger)
+        signals = SignalHandler(store: store, registry: registry, fanOut: fanOut, peers: peers, logger: logger)
         deliveredThrough = head
     }
 
@@ -161,6 +164,7 @@ private final class StorageThread {
         }
         var outcome = commitRound.commit(round.sends)
         signals.handle(round.signals, joined: joined, replies: &outcome.replies, into: &outbox)
+        if !outcome.committed.isEmpty || round.signals.contains(where: \.isRead) { peers.committed() }
         do {
             try deliver(outcome.committed, into: &outbox)
         } catch {

@@ -43,6 +43,15 @@ enum Signal: Sendable {
     case typing(sender: ConnectionHandle, userID: Int64, chatID: Int64)
     /// A connection of this user closed: they may have gone offline.
     case disconnected(userID: Int64)
+    /// Another relay forwarded this member's TYPING.
+    case peerTyping(userID: Int64, chatID: Int64)
+    /// Another relay recorded a change of this user's presence.
+    case peerPresence(userID: Int64)
+
+    var isRead: Bool {
+        if case .read = self { return true }
+        return false
+    }
 }
 
 /// What the event loops hand the storage thread — sends, joins, wake-ups — and the rules for

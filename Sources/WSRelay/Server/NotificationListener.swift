@@ -1,10 +1,12 @@
 import Domain
 import NIOCore
 
-/// Receives FCGIApp's datagrams on the notification socket and wakes the storage thread.
+/// Receives FCGIApp's and the other relays' datagrams on the notification socket and wakes
+/// the storage thread.
 ///
-/// The content is only a hint: any notification triggers a catch-up read, which finds
-/// whatever was committed, so a malformed or lost datagram costs nothing but latency.
+/// A commit's notification is only a hint: it triggers a catch-up read, which finds whatever
+/// was committed, so a malformed or lost datagram costs nothing but latency. Another relay's
+/// TYPING and presence go to the storage thread as signals.
 final class NotificationListener: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
@@ -16,8 +18,11 @@ final class NotificationListener: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        if RelayNotification(decoding: envelope.data.readableBytesView) != nil {
-            dispatcher.wake()
+        switch RelayNotification(decoding: envelope.data.readableBytesView) {
+        case .typing(let chatID, let userID): dispatcher.signal(.peerTyping(userID: userID, chatID: chatID))
+        case .presence(let userID): dispatcher.signal(.peerPresence(userID: userID))
+        case .message, .chat, .user, .events: dispatcher.wake()
+        case nil: break
         }
     }
 

@@ -8,7 +8,7 @@ import NIOWebSocket
 import Storage
 
 /// Binds the relay's two Unix sockets — HTTP/WebSocket for nginx's `/ws`, datagrams for
-/// FCGIApp's notifications — and owns the shutdown order.
+/// FCGIApp's and the other relays' notifications — and owns the shutdown order.
 final class RelayServer: Sendable {
     private let configuration: Configuration
     private let group: MultiThreadedEventLoopGroup
@@ -18,6 +18,7 @@ final class RelayServer: Sendable {
     private let checkpointer: Checkpointer
     private let operations: RelayOperations
     private let revokedSessions: RevokedSessions
+    private let peers: RelayPeers
 
     init(configuration: Configuration, limits: RelayLimits, logger: Logger, metrics export: MetricsExport) throws {
         self.configuration = configuration
@@ -37,8 +38,11 @@ final class RelayServer: Sendable {
                                      metrics: metrics.database)
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
+        let peers = try RelayPeers(configuration: configuration)
+        self.peers = peers
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
-                                        retention: retention, metrics: metrics, sendLimit: configuration.rateLimits.send)
+                                        retention: retention, metrics: metrics, sendLimit: configuration.rateLimits.send,
+                                        peers: peers)
         let revokedSessions = try RevokedSessions(path: configuration.databasePath)
         self.revokedSessions = revokedSessions
         let sessions = SessionSockets()
@@ -59,7 +63,8 @@ final class RelayServer: Sendable {
                                 value: .init(low: limits.maxQueuedBytes / 4, high: limits.maxQueuedBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configure(channel, context: context, authenticator: authenticator, operations: operations)
+                    try Self.configure(channel, context: context, authenticator: authenticator, operations: operations,
+                                       peers: peers)
                 }
             }
             .bind(unixDomainSocketPath: configuration.relaySocketPath, cleanupExistingSocketFile: true)
@@ -77,6 +82,7 @@ final class RelayServer: Sendable {
             .bind(unixDomainSocketPath: configuration.notifySocketPath)
             .wait()
         try SocketPermissions.apply(path: configuration.notifySocketPath, group: configuration.socketGroup)
+        peers.start()
         dispatcher.start()
         revokedSessions.start(onRevoked: { sessions.closeRevoked($0) }) { error in
             logger.error("reading session revocations failed", metadata: ["error": "\(error)"])
@@ -86,8 +92,8 @@ final class RelayServer: Sendable {
                                                   "notifications": "\(configuration.notifySocketPath)"])
     }
 
-    private static func configure(_ channel: Channel, context: RelayContext,
-                                  authenticator: UpgradeAuthenticator, operations: RelayOperations) throws {
+    private static func configure(_ channel: Channel, context: RelayContext, authenticator: UpgradeAuthenticator,
+                                  operations: RelayOperations, peers: RelayPeers) throws {
         let limits = context.limits
         // Read when the upgrade is accepted, before the 101 goes out; see `Dispatcher.join`.
         let acceptedAt = NIOLoopBoundBox<Int64>(0, eventLoop: channel.eventLoop)
@@ -103,7 +109,10 @@ final class RelayServer: Sendable {
                 switch authenticator.decide(head) {
                 case .upgrade:
                     acceptedAt.value = context.dispatcher.deliveryCursor
-                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                    // Which relay took the socket, when there are several: for operators
+                    // reading a client's trace (and the multi-relay tests).
+                    let headers: HTTPHeaders = peers.count > 1 ? ["X-Relay-Instance": "\(peers.instance)"] : [:]
+                    return channel.eventLoop.makeSucceededFuture(headers)
                 case .refuse:
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
@@ -140,6 +149,7 @@ final class RelayServer: Sendable {
         try? serverChannel.close().wait()
         revokedSessions.stop()
         context.dispatcher.stop()
+        peers.stop()
         let connections = context.registry.all()
         for handle in connections { handle.close(.goingAway) }
         let deadline = Date(timeIntervalSinceNow: 2)
