@@ -101,6 +101,9 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         TOKEN_TTL_SECONDS="",
         UPLOAD_MAX_BYTES="",
         FCGI_WORKERS="",
+        FCGI_INSTANCES="",
+        RELAY_INSTANCES="",
+        INSTANCE="",
         # Retention stays the default (30 days); the relay prunes every second, so a test that
         # backdates events sees them pruned at once (the RESYNC tests).
         EVENT_RETENTION_DAYS="",

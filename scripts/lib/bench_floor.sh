@@ -12,7 +12,7 @@ FLOOR_PORT=         # the second nginx's port
 FLOOR_NGINX_PID=    # its master
 
 # floor_nginx_start DIR UPSTREAM: renders the second nginx's configuration into DIR, with
-# UPSTREAM going to a socket in DIR (ws: /ws → DIR/floor.sock; fcgi: every FastCGI location
+# UPSTREAM going to a socket in DIR (ws: /ws's upstream → DIR/floor.sock; fcgi: every FastCGI location
 # → DIR/fcgi.sock), and starts it on FLOOR_PORT.
 floor_nginx_start() {
     local dir=$1 upstream=$2 port pattern
@@ -20,8 +20,8 @@ floor_nginx_start() {
     mkdir -p "$dir/nginx" "$dir/log"
     chmod 0755 "$WORK" "$dir" "$dir/nginx"
     case $upstream in
-        ws) pattern="s#unix:$DATA_DIR/run/relay.sock:#unix:$dir/floor.sock:#" ;;
-        fcgi) pattern="s#unix:$DATA_DIR/run/fcgi.sock;#unix:$dir/fcgi.sock;#" ;;
+        ws) pattern="s#server unix:$DATA_DIR/run/relay.sock #server unix:$dir/floor.sock #" ;;
+        fcgi) pattern="s#unix:$DATA_DIR/run/fcgi.sock\([ ;]\)#unix:$dir/fcgi.sock\1#" ;;
         *) die "floor_nginx_start: unknown upstream '$upstream'" ;;
     esac
     sed -e "s#listen 0.0.0.0:$PORT #listen 0.0.0.0:$port #" \

@@ -18,6 +18,8 @@ public enum ProcessStart {
         LoggingSystem.bootstrap { label in
             LineLogHandler(label: label, format: format, level: level)
         }
-        return (configuration, Logger(label: program))
+        // With several instances of a kind, each line says which one wrote it.
+        let several = configuration.fcgiInstances > 1 || configuration.relayInstances > 1
+        return (configuration, Logger(label: several ? "\(program)-\(configuration.instance)" : program))
     }
 }
