@@ -450,3 +450,47 @@ def test_limits_costing_more_than_five_percent_or_missing_fail(work, kind, prefi
     edit_json(work, f"limits_{kind}_on_2.json", msgs_per_s=29000 if kind == "ingest" else 7800)
     os.remove(os.path.join(work, f"limits_{kind}_off_1.json"))
     assert row(results(work), prefix).result.startswith("FAIL (")
+
+
+# --- one relay against two (scripts/bench --relays, and the full run) ---------------------------
+
+def relays_results(work, rounds=2, two_rate=150000):
+    def write(name, content):
+        with open(os.path.join(work, name), "w") as f:
+            f.write(json.dumps(content) + "\n")
+    write("meta.json", dict(META, mode="relays", relays_rounds=rounds))
+    for round_ in range(1, rounds + 1):
+        write(f"relays_1_{round_}.json", dict(FANOUT, deliveries_per_s=200000, cpu_WSRelay=1.0))
+        write(f"relays_1_{round_}.rc", 0)
+        write(f"relays_2_{round_}.json", dict(FANOUT, deliveries_per_s=two_rate, **{"cpu_WSRelay-1": 0.6,
+                                                                                     "cpu_WSRelay-2": 0.6}))
+        write(f"relays_2_{round_}.rc", 0)
+
+
+def relays_row(work):
+    meta = bench_report.load_json(os.path.join(work, "meta.json")) or {}
+    rows = bench_report.relays_rows(work, meta)
+    assert len(rows) == 1 and rows[0].is_reference
+    return rows[0]
+
+
+def test_the_relays_row_sums_both_relays_cpu_per_delivery(tmp_path):
+    relays_results(str(tmp_path))
+    r = relays_row(str(tmp_path))
+    assert r.result == "—" and r.ratio == "0.75"
+    assert "5.00 µs per delivery" in r.baseline   # 1.0 core / 200,000 per s
+    assert "8.00 µs per delivery" in r.value      # 1.2 cores / 150,000 per s
+    assert "two ÷ one: 1.60" in r.how
+
+
+def test_a_broken_or_missing_relays_run_makes_the_row_not_valid(tmp_path):
+    work = str(tmp_path)
+    relays_results(work)
+    edit_json(work, "relays_2_1.json", lost=2)
+    assert relays_row(work).result.startswith("— (not valid")
+    relays_results(work)
+    os.unlink(os.path.join(work, "relays_1_2.json"))
+    assert relays_row(work).result.startswith("— (not valid")
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    assert relays_row(str(empty)).result.startswith("— (not valid")

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Turns the raw results scripts/bench collected into the benchmark table.
 
-usage: bench_report.py [--durability] WORK_DIR REPORT.md
+usage: bench_report.py [--durability | --relays] WORK_DIR REPORT.md
 
 --durability: only the DB_SYNCHRONOUS rows (scripts/bench --durability ran nothing else).
+--relays: only the one-against-two-relays rows (scripts/bench --relays).
 
 Reads WORK_DIR (meta.json, LoadGen JSON lines, wrk outputs, upload/cp timings), prints the
 table (figure, value, baseline, ratio, bar, result) on stdout and writes REPORT.md with the
@@ -784,6 +785,52 @@ def durability_rows(work, meta):
     return rows
 
 
+def relay_cores(run):
+    """The CPU (cores) of every relay a LoadGen run watched: `cpu_WSRelay` or `cpu_WSRelay-n`."""
+    values = [v for k, v in run.items() if (k == "cpu_WSRelay" or k.startswith("cpu_WSRelay-")) and v is not None]
+    return sum(values) if values else None
+
+
+def relays_rows(work, meta):
+    """WS fan-out with RELAY_INSTANCES=1 and =2, alternated in rounds (one relay first, each on
+    a fresh database): two against one, and the relays' CPU per delivery. A reference row: on
+    two cores a second relay adds work (each reads every event and wakes its own sockets), it
+    cannot add cores, so the row shows the cost rather than judging it."""
+    expected = meta.get("relays_rounds") or 0
+    meta_problems = [] if expected else ["meta.json: no relays_rounds"]
+    runs = {1: [], 2: []}
+    problems = {1: [], 2: []}
+    for round_ in range(1, expected + 1):
+        for relays in (1, 2):
+            run, run_problems = loadgen_run(work, f"relays_{relays}_{round_}")
+            problems[relays] += run_problems
+            if run and run.get("deliveries_per_s") and relay_cores(run) is not None:
+                runs[relays].append(run)
+            elif run:
+                problems[relays].append(f"relays_{relays}_{round_}: no deliveries or relay CPU")
+    rate = {n: statistics.mean(r["deliveries_per_s"] for r in runs[n]) if runs[n] else None for n in runs}
+    per_delivery = {n: statistics.mean(relay_cores(r) / r["deliveries_per_s"] * 1e6 for r in runs[n])
+                    if runs[n] else None for n in runs}
+    p99 = {n: max(r["p99_ms"] for r in runs[n]) if runs[n] else None for n in runs}
+    ratio = rate[2] / rate[1] if rate[1] and rate[2] else None
+    each = lambda n: ", ".join(f"{num(r['deliveries_per_s'])}/s at {num(relay_cores(r), 2)} cores" for r in runs[n])
+    cpu_ratio = per_delivery[2] / per_delivery[1] if per_delivery[1] and per_delivery[2] else None
+    value = lambda n: (f"{num(rate[n])} deliveries/s, relays' CPU {num(per_delivery[n], 2)} µs per delivery "
+                       f"(p99 {num(p99[n], 2)} ms)")
+    return [Row(
+        "2 relays (RELAY_INSTANCES=2): WS fan-out", value(2), value(1) + " with one relay", ratio,
+        "—", REFERENCE,
+        f"LoadGen `ws-fanout` with {num(meta.get('fanout_members'))} members, as in the WS fan-out row, "
+        f"{meta.get('duration')} s after {meta.get('warmup')} s warm-up, on a stack started with RELAY_INSTANCES=2 "
+        f"(nginx spreads the members' sockets over both; the sender's commits reach the other relay as a "
+        f"notification and a read of the events) and one with 1, each on a fresh database, alternated {expected} "
+        f"round(s), one relay first; mean deliveries/s, the relays' CPU summed over both processes per delivery, "
+        f"worst p99. Two: {each(2)}; one: {each(1)}. CPU per delivery, two ÷ one: "
+        f"{'n/a' if cpu_ratio is None else f'{cpu_ratio:.2f}'}. On {meta.get('nproc')} cores a second relay "
+        f"cannot be a speed-up: it is for surviving a relay's loss and the step to several hosts.",
+        meta_problems + problems[2] + problems[1])]
+
+
 def ingest_runs(work):
     """The flat-out WS ingest runs that parsed, in order (`ingest_1.json`, `ingest_2.json`, …)."""
     paths = sorted(glob.glob(f"{work}/ingest_[0-9]*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
@@ -801,6 +848,17 @@ def cpu_table(work):
             cpu = {"generator": result.get("loadgen_cpu")}
             cpu.update({k[4:]: v for k, v in result.items() if k.startswith("cpu_")})
             table.append((label, cpu))
+    for relays in (1, 2):
+        runs = sorted(glob.glob(f"{work}/relays_{relays}_[0-9]*.json"))
+        result = load_json(runs[-1]) if runs else None
+        if result:
+            cpu = {"generator": result.get("loadgen_cpu")}
+            for key, cores in result.items():
+                if key.startswith("cpu_WSRelay") and cores is not None:
+                    cpu["WSRelay"] = cpu.get("WSRelay", 0) + cores  # both relays, summed
+                elif key.startswith("cpu_"):
+                    cpu[key[4:]] = cores
+            table.append((f"WS fan-out, {relays} relay{'s' if relays > 1 else ''} (last round)", cpu))
     for target, label in (("static", "REST read: static file (wrk)"), ("app", "REST read: GET /users/:id (wrk)")):
         befores = sorted(glob.glob(f"{work}/wrk_{target}_*.cpu0"))
         if befores:
@@ -832,14 +890,20 @@ def markdown_table(headers, rows):
 def main():
     arguments = sys.argv[1:]
     durability_only = arguments[:1] == ["--durability"]
-    if durability_only:
+    relays_only = arguments[:1] == ["--relays"]
+    if durability_only or relays_only:
         arguments = arguments[1:]
     if len(arguments) != 2:
         print(__doc__, file=sys.stderr)
         return 64
     work, report_path = arguments
     meta = load_json(f"{work}/meta.json") or {}
-    rows = durability_rows(work, meta) if durability_only else build_rows(work, meta) + durability_rows(work, meta)
+    if durability_only:
+        rows = durability_rows(work, meta)
+    elif relays_only:
+        rows = relays_rows(work, meta)
+    else:
+        rows = build_rows(work, meta) + durability_rows(work, meta) + relays_rows(work, meta)
     headers = ["figure", "value", "baseline", "ratio", "bar", "result"]
     cells = [[r.figure.replace("`", ""), r.value, r.baseline, r.ratio, r.bar, r.result] for r in rows]
     cpu = cpu_table(work)
