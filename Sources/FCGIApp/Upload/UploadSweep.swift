@@ -8,12 +8,22 @@ import Storage
 /// stored name no file row points at (killed between the rename and the commit). Neither was
 /// ever acknowledged or can be reached through a URL that a client was given.
 ///
-/// Runs at start-up, before the sockets listen: scripts/run allows one FCGIApp per DATA_DIR,
-/// so no upload is under way then.
+/// Runs at start-up, before the sockets listen. With one FCGIApp no upload is under way then;
+/// with several (`FCGI_INSTANCES`) the others may be streaming or committing one, so only
+/// files untouched for `minimumAge` go: a streaming upload writes at least once a minute
+/// (nginx's `client_body_timeout`), and a renamed file's row commits within a busy timeout.
 enum UploadSweep {
-    static func run(directory: String, store: Store, logger: Logger) throws {
+    /// The `minimumAge` when other FCGIApps share the directory.
+    static let sharedMinimumAge: TimeInterval = 600
+
+    static func run(directory: String, store: Store, logger: Logger, minimumAge: TimeInterval = 0) throws {
         var removed: [String] = []
+        let cutoff = Date().addingTimeInterval(-minimumAge)
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            if minimumAge > 0 {
+                let modified = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.modificationDate] as? Date
+                guard let modified, modified < cutoff else { continue }
+            }
             let orphan: Bool
             if name.hasPrefix(".upload-") && name.hasSuffix(".part") {
                 orphan = true
