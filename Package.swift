@@ -21,6 +21,7 @@ let package = Package(
     targets: [
         // C libraries from Debian's -dev packages.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres"),
         .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CArgon2", path: "Sources/CArgon2"),
@@ -37,10 +38,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // SQLite: connections, statements, migrations and the queries of the messenger.
+        // SQLite (and PostgreSQL's libpq): connections, statements, migrations and the queries
+        // of the messenger.
         .target(
             name: "Storage",
-            dependencies: ["CSQLite", "Domain", .product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: ["CSQLite", "CPostgres", "Domain", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The REST API behind nginx's fastcgi_pass.
         .executableTarget(

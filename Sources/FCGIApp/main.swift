@@ -11,16 +11,25 @@ let (configuration, logger) = ProcessStart.configure(program: "FCGIApp")
 
 do {
     switch arguments.first {
+    case "migrate" where configuration.postgresURL != nil:
+        let database = try PostgresConnection(url: configuration.postgresURL!)
+        let applied = try Migrator(directory: Migrator.directory(for: PostgresConnection.self,
+                                                                 under: configuration.migrationsDirectory))
+            .migrate(database)
+        logger.info("database is at schema version \(Migrator.schemaVersion)",
+                    metadata: ["applied": "\(applied)", "database": "\(Configuration.withoutPassword(configuration.postgresURL!))"])
     case "migrate":
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let connection = try Connection(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
         // Messages are private: only our own user reads the database (SQLite gives the WAL and
         // shared-memory files the database file's mode).
         chmod(configuration.databasePath, 0o600)
-        let applied = try Migrator(directory: configuration.migrationsDirectory).migrate(connection)
+        let applied = try Migrator(directory: Migrator.sqliteDirectory(under: configuration.migrationsDirectory))
+            .migrate(connection)
         logger.info("database is at schema version \(Migrator.schemaVersion)",
                     metadata: ["applied": "\(applied)", "database": "\(configuration.databasePath)"])
     case nil:
+        try configuration.refuseServingFromPostgres(program: "FCGIApp")
         signal(SIGPIPE, SIG_IGN)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.

@@ -16,7 +16,7 @@ struct ScaleSeedCommand: ParsableCommand {
     @Option(help: "The database file to create (must not exist)")
     var database: String
 
-    @Option(help: "The repository's migrations/ directory")
+    @Option(help: "The repository's migrations/sqlite/ directory")
     var migrations: String
 
     @Option(help: "Apply migrations up to this version (default: all but the newest)")

@@ -80,9 +80,29 @@ final class TemporaryDirectory {
         #expect(try configuration(["DATABASE_URL": "sqlite:/srv/db/m.db"]).databasePath == "/srv/db/m.db")
     }
 
-    @Test(arguments: ["postgres://localhost/db", "mysql:x.db", "x.db", "sqlite:", "sqlite://", "SQLITE:x.db", "file:x.db"])
+    @Test(arguments: ["mysql:x.db", "x.db", "sqlite:", "sqlite://", "SQLITE:x.db", "file:x.db", "postgres:/x"])
     func badDatabaseURLsAreRefused(_ url: String) {
         #expect(throws: ConfigurationError.self) { try configuration(["DATABASE_URL": url]) }
+    }
+
+    @Test func postgresDatabaseURLs() throws {
+        #expect(try configuration([:]).postgresURL == nil)
+        for url in ["postgres://app:s3cret@db.internal:5432/messenger", "postgresql://app@/messenger?host=/run/pg"] {
+            let config = try configuration(["DATABASE_URL": url])
+            #expect(config.postgresURL == url)
+            #expect(config.databasePath == config.dataDirectory + "/messenger.db")
+            // Only `FCGIApp migrate` uses it so far; the servers refuse it, saying so without the password.
+            let error = try #require(throws: ConfigurationError.self) { try config.refuseServingFromPostgres(program: "WSRelay") }
+            #expect(!"\(error)".contains("s3cret") && "\(error)".contains("WSRelay cannot serve from PostgreSQL"))
+        }
+        #expect(throws: Never.self) { try configuration([:]).refuseServingFromPostgres(program: "FCGIApp") }
+    }
+
+    @Test func passwordsStayOutOfWhatIsLogged() {
+        #expect(Configuration.withoutPassword("postgres://app:s3cret@db:5432/m") == "postgres://app:***@db:5432/m")
+        #expect(Configuration.withoutPassword("postgres://app@db/m") == "postgres://app@db/m")
+        #expect(Configuration.withoutPassword("postgresql://app:p@ss:word@db/m") == "postgresql://app:***@db/m")
+        #expect(Configuration.withoutPassword("sqlite:x.db") == "sqlite:x.db")
     }
 
     @Test func databaseSynchronous() throws {

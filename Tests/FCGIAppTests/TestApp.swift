@@ -42,7 +42,7 @@ final class TestApp {
         environment.merge(extra) { _, new in new }
         configuration = try Configuration(environment: environment)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
-        try Migrator(directory: configuration.migrationsDirectory).migrate(Connection(path: configuration.databasePath))
+        try Migrator(directory: Migrator.sqliteDirectory(under: configuration.migrationsDirectory)).migrate(Connection(path: configuration.databasePath))
         let connection = try Connection(path: configuration.databasePath, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         try Migrator.checkSchema(connection)
         store = Store(connection: connection)

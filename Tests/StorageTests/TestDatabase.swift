@@ -5,10 +5,10 @@ import Synchronization
 
 /// A temporary directory holding one on-disk database, removed when the test ends.
 final class TestDatabase {
-    /// The repository's `migrations/`, found from this file's location.
-    static let migrationsDirectory = URL(fileURLWithPath: #filePath)
+    /// The repository's `migrations/sqlite/`, found from this file's location.
+    static let migrationsDirectory = Migrator.sqliteDirectory(under: URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("migrations").path
+        .appendingPathComponent("migrations").path)
 
     let directory: String
     let path: String

@@ -11,7 +11,7 @@ struct TestDatabase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("migrations").path
-        try Migrator(directory: migrations).migrate(Connection(path: path))
+        try Migrator(directory: Migrator.sqliteDirectory(under: migrations)).migrate(Connection(path: path))
     }
 
     func store() throws -> Store {

@@ -2,7 +2,7 @@
 protocol-2 sockets (READY with seq, event frames, RESYNC), and views of the event stream in
 the database — the set of events a user may see, computed independently of the apps.
 
-Visibility, as the schema (migrations/002_events.sql) defines it:
+Visibility, as the schema (migrations/sqlite/002_events.sql) defines it:
   audience 'chat'     -> the user is in chat_members of chat_id with joined_seq <= seq;
   audience 'user'     -> user_id is the user;
   audience 'contacts' -> user_id is the user, or the user shares a chat with user_id.

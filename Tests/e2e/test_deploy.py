@@ -215,7 +215,9 @@ def test_scripts_install_deploys_a_working_service(tmp_path):
         opt = work / "opt" / "messenger"
         for path in ("bin/FCGIApp", "bin/WSRelay", "bin/backup", "bin/restore", "share/openapi.yaml"):
             assert (opt / path).is_file(), path
-        assert sorted(p.name for p in (opt / "migrations").iterdir()) == sorted(p.name for p in (REPO_ROOT / "migrations").glob("*.sql"))
+        for dialect in ("sqlite", "postgres"):
+            assert sorted(p.name for p in (opt / "migrations" / dialect).iterdir()) \
+                == sorted(p.name for p in (REPO_ROOT / "migrations" / dialect).glob("*.sql"))
         passwd = {line.split(":")[0]: line.split(":") for line in (work / "etc" / "passwd").read_text().splitlines()}
         assert "messenger" in passwd and passwd["messenger"][6] == "/usr/sbin/nologin"
         uid = int(passwd["messenger"][2])

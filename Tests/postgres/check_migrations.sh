@@ -94,11 +94,11 @@ apply() {
 }
 
 MIGRATIONS=("$REPO"/migrations/postgres/[0-9]*.sql)
-# Version for version with migrations/ (the SQLite dialect).
-sqlite_names=$(cd "$REPO/migrations" && ls [0-9]*.sql)
+# Version for version with migrations/sqlite.
+sqlite_names=$(cd "$REPO/migrations/sqlite" && ls [0-9]*.sql)
 postgres_names=$(cd "$REPO/migrations/postgres" && ls [0-9]*.sql)
 [[ $sqlite_names == "$postgres_names" ]] \
-    || die "migrations/postgres does not have the same files as migrations/: $(diff <(echo "$sqlite_names") <(echo "$postgres_names") | tr '\n' ' ')"
+    || die "migrations/postgres does not have the same files as migrations/sqlite: $(diff <(echo "$sqlite_names") <(echo "$postgres_names") | tr '\n' ' ')"
 
 # --- 001 refuses a database it was not written for ---------------------------------------
 psql_ "$PG_ADMIN_URL" -c "CREATE DATABASE wrong_ctype OWNER messenger TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"

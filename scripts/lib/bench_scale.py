@@ -78,7 +78,7 @@ class Scale:
         log(f"seeding {self.messages:,} messages, {users:,} users, {chats:,} chats into {self.db}")
         started = time.monotonic()
         out = subprocess.run([str(self.bin_dir / "ScaleSeed"), "--database", str(self.db), "--migrations",
-                              str(REPO / "migrations"), "--messages", str(self.messages), "--users", str(users),
+                              str(REPO / "migrations" / "sqlite"), "--messages", str(self.messages), "--users", str(users),
                               "--chats", str(chats)], check=True, capture_output=True, text=True)
         sys.stderr.write(out.stderr)
         self.facts = json.loads(out.stdout.strip().splitlines()[-1])
@@ -93,7 +93,7 @@ class Scale:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def pending_migrations(self) -> str:
-        names = sorted(p.name for p in (REPO / "migrations").glob("*.sql"))
+        names = sorted(p.name for p in (REPO / "migrations" / "sqlite").glob("*.sql"))
         return ", ".join(n for n in names if int(n.split("_")[0]) > self.facts["schema"])
 
     def file_size(self) -> int:

@@ -5,7 +5,7 @@ usage: bench_sqlite.py DB_PATH single|batch SECONDS
        bench_sqlite.py DB_PATH count PREFIX
 
 Creates DB_PATH (WAL, synchronous=NORMAL, busy_timeout, the messages table and indexes of
-migrations/001 without foreign keys), inserts rows for SECONDS and prints one JSON line:
+migrations/sqlite/001 without foreign keys), inserts rows for SECONDS and prints one JSON line:
 {"mode": ..., "rows_per_s": ...}. `single` commits every row in its own BEGIN IMMEDIATE
 transaction (what one REST write does); `batch` commits 1,000 rows per transaction (what the
 relay's group commit can do at best).

@@ -5,8 +5,9 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # The Debian packages the build and the stack need.
-# sqlite3 (the CLI): scripts/backup and scripts/restore; libargon2-dev: password hashing.
-REQUIRED_PACKAGES=(nginx libfcgi-dev libsqlite3-dev libssl-dev sqlite3 libargon2-dev)
+# sqlite3 (the CLI): scripts/backup and scripts/restore; libargon2-dev: password hashing;
+# libpq-dev: PostgreSQL's client library, linked into both servers (DATABASE_URL=postgres://…).
+REQUIRED_PACKAGES=(nginx libfcgi-dev libsqlite3-dev libssl-dev sqlite3 libargon2-dev libpq-dev)
 # What scripts/test needs on top: headless Chromium and its WebDriver for the web client's
 # browser tests (Tests/browser), and an emoji font so reactions render in its screenshots.
 TEST_PACKAGES=(chromium chromium-driver fonts-noto-color-emoji)

@@ -11,8 +11,14 @@ public struct Configuration: Sendable {
     public var port: Int
     /// `DATA_DIR` (`./var`): database, uploads, sockets, logs. Always absolute here.
     public var dataDirectory: String
-    /// `DATABASE_URL` (`sqlite:$DATA_DIR/messenger.db`), in the seed's `sqlite:path` form.
+    /// `DATABASE_URL` (`sqlite:$DATA_DIR/messenger.db`), in the seed's `sqlite:path` form: the
+    /// SQLite database. Also set, to the default, when `postgresURL` is.
     public var databasePath: String
+    /// `DATABASE_URL` when it is `postgres://…` or `postgresql://…` (libpq's URI form, host and
+    /// port, or `?host=/socket/dir`): the PostgreSQL database. `FCGIApp migrate` applies
+    /// `migrations/postgres` to it; serving from it is issue 20's work in progress, and both
+    /// servers refuse to start with it until then. Never logged: it may hold a password.
+    public var postgresURL: String?
     /// `JWT_SECRET`; if unset, a random secret generated once into `$DATA_DIR/jwt_secret`
     /// (mode 0600). There is no built-in default.
     public var jwtSecret: [UInt8]
@@ -29,7 +35,8 @@ public struct Configuration: Sendable {
     public var fcgiUploadWorkers: Int
     /// `UPLOAD_MAX_BYTES` (50 MiB): the largest accepted upload body.
     public var uploadMaxBytes: Int64
-    /// `MIGRATIONS_DIR` (`./migrations`): the numbered `.sql` files.
+    /// `MIGRATIONS_DIR` (`./migrations`): a folder per database dialect (`sqlite/`, `postgres/`)
+    /// of numbered `.sql` files.
     public var migrationsDirectory: String
     /// `SOCKET_GROUP` (none): the group the Unix sockets are given, so that nginx's workers
     /// can connect when they run as another user (as root, nginx's workers run as www-data).
@@ -106,9 +113,12 @@ public struct Configuration: Sendable {
 
         port = Int(try integer("PORT", default: 3000, range: 1...65535))
         dataDirectory = Self.absolute(value("DATA_DIR") ?? "./var")
-        if let url = value("DATABASE_URL") {
+        if let url = value("DATABASE_URL"), url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            postgresURL = url
+            databasePath = dataDirectory + "/messenger.db"
+        } else if let url = value("DATABASE_URL") {
             guard let path = Self.sqlitePath(fromURL: url) else {
-                throw ConfigurationError("DATABASE_URL must look like sqlite:path/to/file.db, got \(url)")
+                throw ConfigurationError("DATABASE_URL must look like sqlite:path/to/file.db or postgres://user@host/db, got \(Self.withoutPassword(url))")
             }
             databasePath = Self.absolute(path)
         } else {
@@ -173,6 +183,23 @@ public struct Configuration: Sendable {
     public static let maxInstances: Int64 = 16
 
     /// `sqlite:path`, `sqlite://path` or `sqlite:///abs/path` → the file path.
+    /// Throws while the servers cannot serve from PostgreSQL: `DATABASE_URL=postgres://…`
+    /// is for `FCGIApp migrate` alone so far (issue 20).
+    public func refuseServingFromPostgres(program: String) throws {
+        guard let postgresURL else { return }
+        throw ConfigurationError("\(program) cannot serve from PostgreSQL yet (DATABASE_URL=\(Self.withoutPassword(postgresURL))); only `FCGIApp migrate` uses it so far; use DATABASE_URL=sqlite:path")
+    }
+
+    /// `url` with its password (between the user's `:` and the last `@` before any `?`, so
+    /// that a password with a bare `@` goes whole) replaced, for logs and errors.
+    public static func withoutPassword(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let beforeQuery = url[scheme.upperBound...].prefix { $0 != "?" }
+        guard let at = beforeQuery.lastIndex(of: "@"), let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
     static func sqlitePath(fromURL url: String) -> String? {
         guard url.hasPrefix("sqlite:") else { return nil }
         var path = Substring(url.dropFirst("sqlite:".count))

@@ -1,18 +1,24 @@
 import CSQLite
 import Foundation
 
-/// A failed SQLite call: the result code, SQLite's message and the SQL, never bound values,
-/// so message text and tokens stay out of logs.
+/// A failed SQLite or PostgreSQL call: the result code, the database's message and the SQL,
+/// never bound values, so message text and tokens stay out of logs.
+///
+/// A PostgreSQL error carries its SQLSTATE and, in `code`, the SQLite result code of the same
+/// kind (`PostgresConnection`), so that callers ask `isBusy` or `isDiskFull` of either.
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     /// The extended result code.
     public let code: Int32
+    /// PostgreSQL's SQLSTATE (`23505`, `55P03`, …); nil for SQLite.
+    public let sqlState: String?
     public let message: String
     public let sql: String?
     /// The `errno` of the system call that failed, for I/O errors (0 if none).
     public let systemErrno: Int32
 
-    init(code: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
+    init(code: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0, sqlState: String? = nil) {
         self.code = code
+        self.sqlState = sqlState
         self.message = message
         self.sql = sql
         self.systemErrno = systemErrno
@@ -46,7 +52,7 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
 
     public var description: String {
-        var text = "SQLite error \(code): \(message)"
+        var text = sqlState.map { "PostgreSQL error \($0): \(message)" } ?? "SQLite error \(code): \(message)"
         if let sql { text += " — in \(sql.prefix(200))" }
         return text
     }

@@ -1,0 +1,290 @@
+import CPostgres
+import CSQLite
+import Domain
+import Foundation
+
+/// One PostgreSQL connection through libpq: blocking calls on the caller's thread, and like a
+/// SQLite `Connection` owned by one thread.
+///
+/// libpq rather than postgres-nio: the Store is synchronous and runs on threads of our own
+/// (FastCGI's workers, the relay's storage thread), as SQLite's calls do. libpq is a system
+/// library like sqlite3 (Debian's `libpq-dev`), and its blocking calls fit those threads as
+/// they are; postgres-nio would bring an event loop and async calls to bridge back to them.
+///
+/// Statements are prepared once per connection and reused; parameters are SQLite's (`?`,
+/// `?N`, rewritten by `PostgresPlaceholders`) and sent as text, and results come back as text.
+/// A lock wait longer than the busy timeout (`lock_timeout`) fails with `isBusy`, as SQLite's
+/// busy timeout does.
+public final class PostgresConnection {
+    /// The advisory lock every write transaction takes first: the key of
+    /// `messenger_write_lock()` (migrations/postgres/001), written out because the Migrator
+    /// takes it before 001 exists. It orders writers as SQLite's `BEGIN IMMEDIATE` does, so that
+    /// message ids and event seqs become visible in the order they were drawn
+    /// (migrations/postgres/README.md, "The event order").
+    static let writeLockKey: Int64 = 7_886_761_135_174_153_317
+
+    let handle: OpaquePointer
+    /// The busy timeout this connection was opened with.
+    public let busyTimeoutMilliseconds: Int32
+    /// Called after every commit of a `write` transaction.
+    public var afterCommit: (() -> Void)?
+    /// The name each SQL text was prepared under.
+    private var prepared: [String: String] = [:]
+    private var lockTimeoutMilliseconds: Int32 = 0
+
+    /// Connects to `url` (`postgres://user:password@host:port/database?…`, anything libpq
+    /// takes). The password is never logged: errors name the URL without it.
+    public init(url: String, busyTimeoutMilliseconds: Int32 = Connection.defaultBusyTimeoutMilliseconds) throws(StorageError) {
+        guard let handle = PQconnectdb(url) else {
+            throw StorageError(code: SQLITE_CANTOPEN, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.text(PQerrorMessage(handle))
+            PQfinish(handle)
+            throw StorageError(code: SQLITE_CANTOPEN,
+                               message: "cannot connect to \(Configuration.withoutPassword(url)): \(message)", sqlState: "08006")
+        }
+        self.handle = handle
+        self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
+        // Notices (a `CREATE … IF NOT EXISTS` that skipped) would go to stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        // Times as the Store writes them, whatever the server's settings.
+        try execute("SET TIME ZONE 'UTC'")
+        setBusyWait(milliseconds: self.busyTimeoutMilliseconds)
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// How long the next statements wait for a lock held by another transaction (at least
+    /// 1 ms), as `Connection.setBusyWait` does on SQLite.
+    public func setBusyWait(milliseconds: Int32) {
+        let wait = max(milliseconds, 1)
+        guard wait != lockTimeoutMilliseconds else { return }
+        // A failure here leaves the previous timeout; the next statement reports the connection.
+        if (try? execute("SET lock_timeout = \(wait)")) != nil { lockTimeoutMilliseconds = wait }
+    }
+
+    /// Runs one or more SQL statements with no parameters (migrations, settings).
+    public func execute(_ sql: String) throws(StorageError) {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+    }
+
+    /// Runs `sql` with `values` bound to its parameters, in order; prepared once per connection.
+    public func query(_ sql: String, _ values: [SQLValue] = []) throws(StorageError) -> PostgresResult {
+        let name = try preparedName(sql)
+        let texts: [String?] = values.map(Self.text(of:))
+        let result = Self.withCStrings(texts) { pointers in
+            PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
+        }
+        do {
+            try check(result, sql: sql)
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return PostgresResult(handle: result!)
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    @discardableResult
+    public func run(_ sql: String, _ values: [SQLValue] = []) throws(StorageError) -> Int {
+        try query(sql, values).changes
+    }
+
+    /// Runs a query and maps each row.
+    public func rows<T>(_ sql: String, _ values: [SQLValue] = [], _ map: (PostgresRow) throws(StorageError) -> T)
+        throws(StorageError) -> [T] {
+        let result = try query(sql, values)
+        var mapped: [T] = []
+        mapped.reserveCapacity(result.count)
+        for index in 0..<result.count {
+            mapped.append(try map(PostgresRow(result: result, index: Int32(index))))
+        }
+        return mapped
+    }
+
+    /// Runs a query and maps its first row, if any.
+    public func first<T>(_ sql: String, _ values: [SQLValue] = [], _ map: (PostgresRow) throws(StorageError) -> T)
+        throws(StorageError) -> T? {
+        let result = try query(sql, values)
+        guard result.count > 0 else { return nil }
+        return try map(PostgresRow(result: result, index: 0))
+    }
+
+    /// Runs `body` in a write transaction that holds the write lock from its first statement,
+    /// in READ COMMITTED: each later statement sees every commit of the writers before it, as
+    /// a SQLite writer does.
+    public func write<T>(_ body: () throws -> T) throws -> T {
+        let result = try transaction("BEGIN") {
+            try run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
+            return try body()
+        }
+        afterCommit?()
+        return result
+    }
+
+    /// Runs `body` in a read transaction whose statements share one snapshot, as SQLite's
+    /// read transactions do.
+    public func read<T>(_ body: () throws -> T) throws -> T {
+        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// Ends whatever a caller left open (a transaction never committed) and returns what it
+    /// was, as `Connection.endLeftovers` does.
+    public func endLeftovers() -> [String] {
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_INTRANS, PQTRANS_INERROR:
+            try? execute("ROLLBACK")
+            return ["BEGIN (a transaction never committed)"]
+        default:
+            return []
+        }
+    }
+
+    private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            if PQtransactionStatus(handle) != PQTRANS_IDLE { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    private func preparedName(_ sql: String) throws(StorageError) -> String {
+        if let name = prepared[sql] { return name }
+        let name = "s\(prepared.count + 1)"
+        let result = PQprepare(handle, name, PostgresPlaceholders.translate(sql), 0, nil)
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+        prepared[sql] = name
+        return name
+    }
+
+    private func check(_ result: OpaquePointer?, sql: String) throws(StorageError) {
+        guard let result else {
+            throw StorageError(code: SQLITE_IOERR, message: Self.text(PQerrorMessage(handle)), sql: sql, sqlState: "08006")
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
+        default:
+            let state = Self.field(result, "C") ?? "XX000"
+            throw StorageError(code: Self.sqliteCode(forSQLState: state), message: Self.message(result, state: state),
+                               sql: sql, sqlState: state)
+        }
+    }
+
+    private static func field(_ result: OpaquePointer, _ code: Character) -> String? {
+        PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+    }
+
+    /// The error's primary message alone, as SQLite's say what failed and never with what
+    /// values: PostgreSQL's DETAIL repeats a duplicate key's value, and a data error (class 22)
+    /// quotes its input after a colon, either of which could be a message's text or a token.
+    private static func message(_ result: OpaquePointer, state: String) -> String {
+        let primary = field(result, "M") ?? "unknown error"
+        guard state.hasPrefix("22"), let colon = primary.firstIndex(of: ":") else { return primary }
+        return String(primary[..<colon])
+    }
+
+    /// The SQLite result code of the same kind as a SQLSTATE, which is what callers ask of a
+    /// `StorageError`: a lock wait over the timeout, a deadlock or a serialization failure is
+    /// busy (try again later: 503), a full disk is full (507), a constraint is a constraint.
+    static func sqliteCode(forSQLState state: String) -> Int32 {
+        switch state {
+        case "55P03", "40P01", "40001", "57014": SQLITE_BUSY
+        case "53100": SQLITE_FULL
+        case _ where state.hasPrefix("23"): SQLITE_CONSTRAINT
+        case _ where state.hasPrefix("08"): SQLITE_IOERR
+        default: SQLITE_ERROR
+        }
+    }
+
+    private static func text(of value: SQLValue) -> String? {
+        switch value {
+        case .null: nil
+        case .integer(let number): String(number)
+        case .real(let number): "\(number)"
+        case .text(let text): text
+        }
+    }
+
+    private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+
+    /// Calls `body` with NUL-terminated copies of `texts` (NULL for nil), valid during the call.
+    private static func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let copies = texts.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        return body(copies.map { $0.map { UnsafePointer($0) } })
+    }
+}
+
+@available(*, unavailable)
+extension PostgresConnection: Sendable {}
+
+/// The rows of one statement, as text; freed with the last reference.
+public final class PostgresResult {
+    let handle: OpaquePointer
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQclear(handle)
+    }
+
+    /// Rows returned.
+    public var count: Int { Int(PQntuples(handle)) }
+
+    /// Rows an INSERT, UPDATE or DELETE changed (0 for other statements).
+    public var changes: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+}
+
+@available(*, unavailable)
+extension PostgresResult: Sendable {}
+
+/// One row of a `PostgresResult`, read as the SQLite `Row` is: integers, doubles and text, nil
+/// for NULL. A boolean column (`t`/`f`) reads as the integer 1 or 0, as SQLite's conditions do.
+public struct PostgresRow {
+    let result: PostgresResult
+    let index: Int32
+
+    private func bytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard PQgetisnull(result.handle, index, column) == 0, let value = PQgetvalue(result.handle, index, column)
+        else { return nil }
+        let count = Int(PQgetlength(result.handle, index, column))
+        return UnsafeBufferPointer(start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: count)
+    }
+
+    public func optionalInt(_ column: Int32) -> Int64? {
+        guard let bytes = bytes(column) else { return nil }
+        if bytes.count == 1, bytes[0] == UInt8(ascii: "t") { return 1 }
+        if bytes.count == 1, bytes[0] == UInt8(ascii: "f") { return 0 }
+        return Int64(String(decoding: bytes, as: UTF8.self))
+    }
+
+    public func int(_ column: Int32) -> Int64 {
+        optionalInt(column) ?? 0
+    }
+
+    public func double(_ column: Int32) -> Double {
+        bytes(column).flatMap { Double(String(decoding: $0, as: UTF8.self)) } ?? 0
+    }
+
+    public func optionalString(_ column: Int32) -> String? {
+        bytes(column).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public func string(_ column: Int32) -> String {
+        optionalString(column) ?? ""
+    }
+}
