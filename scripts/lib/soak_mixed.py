@@ -45,14 +45,22 @@ def name_of(pid):
 
 
 def rss_kb(pid):
+    return rss_parts_kb(pid)["VmRSS"]
+
+
+def rss_parts_kb(pid):
+    """VmRSS and its three parts: anonymous memory (heaps, stacks), pages of mapped files (the
+    binary, its libraries, their data) and shared memory (SQLite's wal-index)."""
+    parts = dict.fromkeys(("VmRSS", "RssAnon", "RssFile", "RssShmem"), 0)
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                key = line.partition(":")[0]
+                if key in parts:
+                    parts[key] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return parts
 
 
 def fds(pid):
@@ -251,7 +259,10 @@ class Soak:
             now = time.monotonic()
             sample = {"t": round(now - self.start, 1), "window": self.window(now)}
             for name, pids in processes(self.args.pids_from).items():
-                sample[f"{name}_rss_kb"] = sum(rss_kb(p) for p in pids)
+                parts = [rss_parts_kb(p) for p in pids]
+                sample[f"{name}_rss_kb"] = sum(part["VmRSS"] for part in parts)
+                for key, label in (("RssAnon", "anon"), ("RssFile", "file"), ("RssShmem", "shmem")):
+                    sample[f"{name}_{label}_kb"] = sum(part[key] for part in parts)
                 sample[f"{name}_fds"] = sum(fds(p) for p in pids)
                 if name != "nginx":
                     self.pids_seen.setdefault(name, set()).update(pids)
@@ -314,15 +325,20 @@ def report(soak, loadgen):
         lines.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f} |" if ratio else f"| {op} | " + " | ".join(cells) + " | — |")
         verdicts.append((f"p99 of {op}: last window ≤ 1.5 × first", ratio is not None and ratio <= 1.5,
                          f"{ratio:.2f}" if ratio else "n/a"))
-    lines += ["", "| t (s) | FCGIApp RSS MB | heap in use | of it SQLite | fds | WSRelay RSS MB | heap in use "
-              "| of it SQLite | fds | nginx workers RSS MB | fds | WAL MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "RSS in MB, and its parts: anonymous / mapped files / shared memory.", "",
+              "| t (s) | FCGIApp RSS | anon / file / shmem | heap in use | of it SQLite | fds | WSRelay RSS "
+              "| anon / file / shmem | heap in use | of it SQLite | fds | nginx workers RSS | fds | WAL MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def parts(sample, name):
+        return " / ".join(f"{sample.get(f'{name}_{label}_kb', 0) / 1024:.1f}" for label in ("anon", "file", "shmem"))
     step = max(1, len(soak.samples) // 20)
     for sample in soak.samples[::step] + ([soak.samples[-1]] if (len(soak.samples) - 1) % step else []):
-        lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | "
+        lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | {parts(sample, 'FCGIApp')} | "
                      f"{sample['FCGIApp_heap_in_use_bytes'] / 1048576:.1f} | "
                      f"{sample['FCGIApp_sqlite_bytes'] / 1048576:.1f} | {sample['FCGIApp_fds']} | "
-                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {sample['WSRelay_heap_in_use_bytes'] / 1048576:.1f} | "
+                     f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {parts(sample, 'WSRelay')} | "
+                     f"{sample['WSRelay_heap_in_use_bytes'] / 1048576:.1f} | "
                      f"{sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | {sample['WSRelay_fds']} | "
                      f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {sample['wal_bytes'] / 1048576:.1f} |")
     # Flat after warm-up: the last window's mean against the first window's (the first
@@ -343,8 +359,11 @@ def report(soak, loadgen):
                 heap = (mean_of(f"{name}_heap_in_use_bytes", last_window)
                         - mean_of(f"{name}_heap_in_use_bytes", first_window))
                 rss = (last - first) * 1024
-                detail += (f" ({rss / 1048576:+.1f} MB; heap in use {heap / 1048576:+.1f} MB,"
-                           f" of which SQLite {cache / 1048576:+.1f} MB)")
+                anon, file, shmem = ((mean_of(f"{name}_{label}_kb", last_window)
+                                      - mean_of(f"{name}_{label}_kb", first_window)) / 1024
+                                     for label in ("anon", "file", "shmem"))
+                detail += (f" ({rss / 1048576:+.1f} MB: anon {anon:+.1f}, file {file:+.1f}, shmem {shmem:+.1f};"
+                           f" heap in use {heap / 1048576:+.1f} MB, of which SQLite {cache / 1048576:+.1f} MB)")
             verdicts.append((f"{name} {label}: last window within 10% of the first", growth is not None and growth < 0.10,
                              detail))
     wal_max = max(s["wal_bytes"] for s in soak.samples)
