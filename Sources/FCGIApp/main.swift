@@ -30,13 +30,13 @@ do {
                     metadata: ["applied": "\(applied)", "database": "\(configuration.databasePath)"])
     case nil:
         try configuration.refuseServingFromPostgres(program: "FCGIApp")
+        HeapTrimmer.start()
         signal(SIGPIPE, SIG_IGN)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.
         let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
         try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger,
                             minimumAge: configuration.fcgiInstances > 1 ? UploadSweep.sharedMinimumAge : 0)
-        HeapTrimmer.start()
         let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
                                        metrics: MetricsExport())
         try server.run()

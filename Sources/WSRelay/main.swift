@@ -10,9 +10,9 @@ let signals = SignalWaiter([SIGTERM, SIGINT])
 
 do {
     try configuration.refuseServingFromPostgres(program: "WSRelay")
+    HeapTrimmer.start()
     let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger,
                                  metrics: MetricsExport())
-    HeapTrimmer.start()
     let received = signals.wait()
     logger.info("stopping", metadata: ["signal": "\(received)"])
     server.shutdown()
