@@ -113,14 +113,15 @@ public struct Configuration: Sendable {
 
         port = Int(try integer("PORT", default: 3000, range: 1...65535))
         dataDirectory = Self.absolute(value("DATA_DIR") ?? "./var")
-        if let url = value("DATABASE_URL"), url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            postgresURL = url
-            databasePath = dataDirectory + "/messenger.db"
-        } else if let url = value("DATABASE_URL") {
-            guard let path = Self.sqlitePath(fromURL: url) else {
+        if let url = value("DATABASE_URL") {
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                postgresURL = url
+                databasePath = dataDirectory + "/messenger.db"
+            } else if let path = Self.sqlitePath(fromURL: url) {
+                databasePath = Self.absolute(path)
+            } else {
                 throw ConfigurationError("DATABASE_URL must look like sqlite:path/to/file.db or postgres://user@host/db, got \(Self.withoutPassword(url))")
             }
-            databasePath = Self.absolute(path)
         } else {
             databasePath = dataDirectory + "/messenger.db"
         }
@@ -182,7 +183,6 @@ public struct Configuration: Sendable {
     /// The most instances of either kind (`FCGI_INSTANCES`, `RELAY_INSTANCES`).
     public static let maxInstances: Int64 = 16
 
-    /// `sqlite:path`, `sqlite://path` or `sqlite:///abs/path` → the file path.
     /// Throws while the servers cannot serve from PostgreSQL: `DATABASE_URL=postgres://…`
     /// is for `FCGIApp migrate` alone so far (issue 20).
     public func refuseServingFromPostgres(program: String) throws {
@@ -200,6 +200,7 @@ public struct Configuration: Sendable {
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
 
+    /// `sqlite:path`, `sqlite://path` or `sqlite:///abs/path` → the file path.
     static func sqlitePath(fromURL url: String) -> String? {
         guard url.hasPrefix("sqlite:") else { return nil }
         var path = Substring(url.dropFirst("sqlite:".count))
