@@ -29,12 +29,11 @@ do {
         logger.info("database is at schema version \(Migrator.schemaVersion)",
                     metadata: ["applied": "\(applied)", "database": "\(configuration.databasePath)"])
     case nil:
-        try configuration.refuseServingFromPostgres(program: "FCGIApp")
         HeapTrimmer.start()
         signal(SIGPIPE, SIG_IGN)
         try FileManager.default.createDirectory(atPath: configuration.uploadsDirectory, withIntermediateDirectories: true)
         // Refuses a schema this build does not know before listening.
-        let store = try Store(path: configuration.databasePath, synchronous: configuration.databaseSynchronous)
+        let store = try DatabaseLocation(configuration).openStore(synchronous: configuration.databaseSynchronous)
         try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger,
                             minimumAge: configuration.fcgiInstances > 1 ? UploadSweep.sharedMinimumAge : 0)
         let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,

@@ -63,7 +63,7 @@ public final class SerializedStore: @unchecked Sendable {
     public func performIfFree<T>(busyWaitMilliseconds: Int32, _ body: (Store) throws -> T) throws -> T? {
         guard storeLock.try() else { return nil }
         defer { storeLock.unlock() }
-        let connection = store.connection
+        let connection = store.database
         connection.setBusyWait(milliseconds: busyWaitMilliseconds)
         defer { connection.setBusyWait(milliseconds: connection.busyTimeoutMilliseconds) }
         return try body(store)
@@ -72,7 +72,7 @@ public final class SerializedStore: @unchecked Sendable {
     private func perform<T>(since start: ContinuousClock.Instant, _ body: (Store) throws -> T) throws -> T {
         storeLock.lock()
         defer { storeLock.unlock() }
-        let connection = store.connection
+        let connection = store.database
         let waited = Self.milliseconds(ContinuousClock.now - start)
         let remaining = Int(connection.busyTimeoutMilliseconds) - waited
         guard remaining > 0 else { throw StorageError.busyBeforeStart(waitedMilliseconds: waited) }

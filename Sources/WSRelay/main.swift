@@ -9,7 +9,6 @@ signal(SIGPIPE, SIG_IGN)
 let signals = SignalWaiter([SIGTERM, SIGINT])
 
 do {
-    try configuration.refuseServingFromPostgres(program: "WSRelay")
     HeapTrimmer.start()
     let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger,
                                  metrics: MetricsExport())

@@ -49,7 +49,7 @@ import Testing
         let alice = try app.login("alice")
         let chatID = try app.request("POST", "/chats/initiate", token: alice.token, json: #"{"target_username":"alice"}"#)
             .fields().int("chat_id")
-        try app.store.connection.execute("DROP TABLE message_files")
+        try app.store.database.execute("DROP TABLE message_files")
         let response = app.request("GET", "/chats/\(chatID)/messages", token: alice.token)
         #expect(response.status == 500)
         #expect(response.text == #"{"error":"internal server error"}"#)

@@ -98,7 +98,7 @@ final class TestApp {
     }
 
     func count(_ table: String) throws -> Int64 {
-        try store.connection.statement("SELECT count(*) FROM \(table)").first { $0.int(0) } ?? -1
+        try store.database.statement("SELECT count(*) FROM \(table)").first { $0.int(0) } ?? -1
     }
 }
 

@@ -39,7 +39,7 @@ import Testing
         let checkpointer = Checkpointer(path: database.path, interval: 0.01)
         // Written by a connection the checkpointer is not told about: another process's.
         let other = try Store(path: database.path)
-        try other.connection.execute("PRAGMA wal_autocheckpoint = 100000")
+        try other.database.execute("PRAGMA wal_autocheckpoint = 100000")
         checkpointer.start { error in Issue.record("checkpoint failed: \(error)") }
         defer { checkpointer.stop() }
         #expect(try growth(of: database, writingThrough: other, wait: 0.5) == 0)

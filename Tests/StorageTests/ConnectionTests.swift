@@ -13,15 +13,15 @@ import Testing
 
     @Test func journalModeIsWAL() throws {
         let store = try database.migratedStore()
-        #expect(try store.connection.statement("PRAGMA journal_mode").first { $0.string(0) } == "wal")
+        #expect(try store.database.statement("PRAGMA journal_mode").first { $0.string(0) } == "wal")
         #expect(FileManager.default.fileExists(atPath: database.path + "-wal"))
     }
 
     @Test func foreignKeysAreOn() throws {
         let store = try database.migratedStore()
-        #expect(try store.connection.statement("PRAGMA foreign_keys").first { $0.int(0) } == 1)
+        #expect(try store.database.statement("PRAGMA foreign_keys").first { $0.int(0) } == 1)
         let error = try #require(throws: StorageError.self) {
-            try store.connection.statement("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)").run([.integer(99), .integer(99)])
+            try store.database.statement("INSERT INTO chat_members (chat_id, user_id) VALUES (?, ?)").run([.integer(99), .integer(99)])
         }
         #expect(error.isConstraintViolation)
     }
@@ -32,22 +32,22 @@ import Testing
         let reader = try database.migratedStore()
         let writer = try Store(path: database.path)
         _ = try writer.login(username: "first")
-        #expect(reader.connection.endLeftovers().isEmpty)
-        let scan = try reader.connection.statement("SELECT id FROM users")
+        #expect(reader.database.sqliteConnection!.endLeftovers().isEmpty)
+        let scan = try reader.database.sqliteConnection!.statement("SELECT id FROM users")
         try scan.bind([])
         #expect(try scan.step())
         _ = try writer.login(username: "second")
         #expect(try reader.user(username: "second") == nil)
-        #expect(reader.connection.endLeftovers() == ["SELECT id FROM users"])
+        #expect(reader.database.sqliteConnection!.endLeftovers() == ["SELECT id FROM users"])
         #expect(try reader.user(username: "second") != nil)
-        #expect(reader.connection.endLeftovers().isEmpty)
+        #expect(reader.database.sqliteConnection!.endLeftovers().isEmpty)
         // An explicit transaction left open is rolled back.
-        try reader.connection.execute("BEGIN")
+        try reader.database.sqliteConnection!.execute("BEGIN")
         _ = try reader.user(username: "first")
-        #expect(reader.connection.endLeftovers().count == 1)
-        #expect(try reader.connection.statement("SELECT 1").first { $0.int(0) } == 1)
-        try reader.connection.execute("BEGIN")
-        try reader.connection.execute("COMMIT")
+        #expect(reader.database.sqliteConnection!.endLeftovers().count == 1)
+        #expect(try reader.database.sqliteConnection!.statement("SELECT 1").first { $0.int(0) } == 1)
+        try reader.database.sqliteConnection!.execute("BEGIN")
+        try reader.database.sqliteConnection!.execute("COMMIT")
     }
 
     /// The busy handler waits for about the configured time, then gives up with SQLITE_BUSY.
@@ -72,7 +72,7 @@ import Testing
         let full = try Connection(path: database.path, synchronous: .full)
         #expect(try full.statement("PRAGMA synchronous").first { $0.int(0) } == 2)
         let store = try Store(path: database.path, synchronous: .full)
-        #expect(try store.connection.statement("PRAGMA synchronous").first { $0.int(0) } == 2)
+        #expect(try store.database.statement("PRAGMA synchronous").first { $0.int(0) } == 2)
     }
 
     /// Writers queued on the shared store behind one waiting at a held lock share its
@@ -111,8 +111,8 @@ import Testing
         let store = try database.migratedStore()
         struct Refusal: Error {}
         #expect(throws: Refusal.self) {
-            try store.connection.write {
-                try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("ghost")])
+            try store.database.write {
+                try store.database.statement("INSERT INTO users (username) VALUES (?)").run([.text("ghost")])
                 throw Refusal()
             }
         }
@@ -126,7 +126,7 @@ import Testing
         let store = try database.migratedStore()
         _ = try store.login(username: "secret-name")
         let error = try #require(throws: StorageError.self) {
-            try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("secret-name")])
+            try store.database.statement("INSERT INTO users (username) VALUES (?)").run([.text("secret-name")])
         }
         #expect(error.isConstraintViolation)
         #expect(error.sql == "INSERT INTO users (username) VALUES (?)")
@@ -144,14 +144,14 @@ import Testing
         let store = try database.migratedStore()
         let users = try store.users("alice", "bob")
         let insert = "INSERT INTO chats (chat_type, creator_id, direct_low, direct_high) VALUES ('direct', ?, ?, ?)"
-        try store.connection.statement(insert).run([.integer(users[0].id), .integer(users[0].id), .integer(users[1].id)])
+        try store.database.statement(insert).run([.integer(users[0].id), .integer(users[0].id), .integer(users[1].id)])
         let error = try #require(throws: StorageError.self) {
-            try store.connection.statement(insert).run([.integer(users[1].id), .integer(users[0].id), .integer(users[1].id)])
+            try store.database.statement(insert).run([.integer(users[1].id), .integer(users[0].id), .integer(users[1].id)])
         }
         #expect(error.isConstraintViolation)
         // The pair must be ordered, so the reversed pair cannot sneak in either.
         #expect(throws: StorageError.self) {
-            try store.connection.statement(insert).run([.integer(users[1].id), .integer(users[1].id), .integer(users[0].id)])
+            try store.database.statement(insert).run([.integer(users[1].id), .integer(users[1].id), .integer(users[0].id)])
         }
     }
 }

@@ -15,13 +15,13 @@ import Testing
         let database = try TestDatabase()
         let store = try database.migratedStore()
         try Self.workload(store)
-        let statements = store.connection.preparedSQL.filter(Self.readsMessages)
+        let statements = store.database.sqliteConnection!.preparedSQL.filter(Self.readsMessages)
         #expect(statements.count >= 12, "the workload ran only \(statements.count) statements on messages")
 
         var scans: [String] = []
         for sql in statements {
             let aliases = Self.aliases(of: sql)
-            let plan = try store.connection.statement("EXPLAIN QUERY PLAN " + sql).rows { $0.string(3) }
+            let plan = try store.database.statement("EXPLAIN QUERY PLAN " + sql).rows { $0.string(3) }
             for detail in plan {
                 let words = detail.split(separator: " ")
                 if words.count >= 2, words[0] == "SCAN", aliases.contains(String(words[1])) {
@@ -36,7 +36,7 @@ import Testing
         let database = try TestDatabase()
         let store = try database.migratedStore()
         try Self.workload(store)
-        let ran = store.connection.preparedSQL.map(Self.normalized)
+        let ran = store.database.sqliteConnection!.preparedSQL.map(Self.normalized)
         var missing: [String] = []
         let literals = try Self.sqlLiterals()
         #expect(literals.count >= 10, "found only \(literals.count) SQL literals on messages in Sources/Storage")

@@ -21,7 +21,7 @@ import Testing
         #expect(try store.user(username: "STRASSE") == strasse)
         #expect(try store.searchUsers(matching: "ASSE", limit: 10) == [strasse])
         // A row inserted without a key gets lower(username) from the trigger.
-        try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("RawName")])
+        try store.database.statement("INSERT INTO users (username) VALUES (?)").run([.text("RawName")])
         #expect(try store.user(username: "rawname")?.username == "RawName")
     }
 
@@ -60,12 +60,12 @@ import Testing
     @Test func theWatcherSeesAnotherConnectionsRevocationWithinAPoll() throws {
         let user = try store.login(username: "tess").id
         let session = try store.createSession(userID: user, expiresAt: Int64(time(nil)) + 3_600)
-        let watcher = try RevokedSessions(path: database.path, pollInterval: 0.05)
+        let watcher = try RevokedSessions(location: database.location, pollInterval: 0.05)
         let seen = Locked<[Int64]>([])
         watcher.start(onRevoked: { ids in seen.withLock { $0 += ids } }, onError: { Issue.record("\($0)") })
         defer { watcher.stop() }
         #expect(!watcher.isRevoked(session))
-        try Store(path: database.path).revokeSession(session, userID: user)  // as the other process would
+        try database.otherStore().revokeSession(session, userID: user)  // as the other process would
         let deadline = Date(timeIntervalSinceNow: 2)
         while !watcher.isRevoked(session) && Date() < deadline { usleep(10_000) }
         #expect(watcher.isRevoked(session))
@@ -75,7 +75,7 @@ import Testing
 
     @Test func bucketsAreSharedAndRefill() throws {
         let limit = RateLimit(rate: 2, burst: 3)
-        let other = try Store(path: database.path)
+        let other = try database.otherStore()
         #expect(try store.takeRateToken(limit, .search, key: "1", now: 100) == nil)
         #expect(try other.takeRateToken(limit, .search, key: "1", now: 100) == nil)
         #expect(try store.takeRateToken(limit, .search, key: "1", now: 100) == nil)
@@ -135,7 +135,7 @@ import Testing
         let limit = RateLimit(rate: 1, burst: 3)
         // A REST send at t=100 leaves 2 of sender 7's tokens; sender 8 has no bucket yet.
         #expect(try store.takeRateToken(limit, .send, key: "7", now: 100) == nil)
-        let answers = try store.connection.write {
+        let answers = try store.database.write {
             try store.drawSendTokens(limit, senders: [7, 8, 7, 7, 8, 7], now: 100.5)
         }
         // 7 has 2.5 at 100.5: two sends pass, the third (0.5 left) waits 0.5 s, and so does
@@ -147,7 +147,7 @@ import Testing
         #expect(try store.takeRateToken(limit, .send, key: "7", now: 101) == nil)
         #expect(try store.rateTokens(limit, .send, key: "8", now: 100.5) == 1)
         // A clock behind the bucket's refills nothing and leaves updated_at where it was.
-        let late = try store.connection.write { try store.drawSendTokens(limit, senders: [8], now: 90) }
+        let late = try store.database.write { try store.drawSendTokens(limit, senders: [8], now: 90) }
         #expect(late == [nil])
         #expect(try store.rateTokens(limit, .send, key: "8", now: 100.5) == 0)
     }

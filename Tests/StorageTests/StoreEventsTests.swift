@@ -93,7 +93,7 @@ import Testing
     @Test func pruningDeletesOldEventsOnlyAndRecordsHowFar() throws {
         let direct = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
         for index in 0..<4 { _ = try store.send("m\(index)", from: alice.id, to: direct) }
-        try store.connection.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= 3")
+        try store.database.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= 3")
         #expect(try store.pruneEvents(olderThan: 86_400, limit: 2) == 2)
         #expect(try store.prunedThrough() == 2)
         #expect(try store.pruneEvents(olderThan: 86_400, limit: 100) == 1)
@@ -108,7 +108,7 @@ import Testing
     @Test func theHeadSurvivesPruningEverything() throws {
         let direct = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
         _ = try store.send("m", from: alice.id, to: direct)
-        try store.connection.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z'")
+        try store.database.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z'")
         #expect(try store.pruneEvents(olderThan: 86_400, limit: 100) == 2)
         #expect(try store.latestSeq() == 2)
         #expect(try store.send("next", from: alice.id, to: direct).seq == 3)

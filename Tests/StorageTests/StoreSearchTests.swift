@@ -68,7 +68,7 @@ import Testing
         let chat = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
         let strangers = try store.initiateDirectChat(userID: bob.id, peerID: carol.id).chatID
         let repeated = try store.send("needle early", from: alice.id, to: chat, nonce: "n-0").message.id
-        let writesBefore = try ftsWriteCounter()
+        let writesBefore = TestDatabase.onPostgres ? 0 : try ftsWriteCounter()
         var batch = (1...50).map { index in
             OutgoingMessage(senderID: alice.id, chatID: chat, draft: try! MessageDraft(content: "needle \(index)", nonce: "n-\(index)"))
         }
@@ -82,13 +82,13 @@ import Testing
         #expect(try ids("needle", bob.id, limit: 100) == (stored + [repeated]).sorted(by: >))
         #expect(try ids("refused", carol.id).isEmpty)
         // FTS5 counts the segments it writes: one for the commit, not one per message.
-        #expect(try ftsWriteCounter() == writesBefore + 1)
+        if !TestDatabase.onPostgres { #expect(try ftsWriteCounter() == writesBefore + 1) }
     }
 
     /// The write counter of `messages_fts`'s structure record (rowid 10 of its data table): a
     /// 4-byte cookie, then varints for the levels, the segments and the segments ever written.
     private func ftsWriteCounter() throws -> Int64 {
-        let hex = try #require(try store.connection.statement("SELECT hex(block) FROM messages_fts_data WHERE id = 10")
+        let hex = try #require(try store.database.statement("SELECT hex(block) FROM messages_fts_data WHERE id = 10")
             .first { $0.string(0) })
         let bytes = stride(from: 0, to: hex.utf8.count, by: 2).map { offset in
             UInt8(hex.dropFirst(offset).prefix(2), radix: 16)!

@@ -31,7 +31,7 @@ import Testing
         #expect(try store.count("users") == 1)
         // The database itself refuses a case variant.
         #expect(throws: StorageError.self) {
-            try store.connection.statement("INSERT INTO users (username) VALUES (?)").run([.text("aLiCe")])
+            try store.database.statement("INSERT INTO users (username) VALUES (?)").run([.text("aLiCe")])
         }
     }
 

@@ -4,7 +4,14 @@ import Storage
 import Synchronization
 
 /// A temporary directory holding one on-disk database, removed when the test ends.
+///
+/// With `STORE_TESTS_ON_POSTGRES=1` (and the throwaway cluster of
+/// `Tests/postgres/swift_tests.sh`), `migratedStore()` is a PostgreSQL database of its own
+/// instead, migrated with `migrations/postgres`: the Store suites then run on PostgreSQL, and
+/// the few checks of what only SQLite has (FTS5's segments) are skipped.
 final class TestDatabase {
+    static let onPostgres = ProcessInfo.processInfo.environment["STORE_TESTS_ON_POSTGRES"] == "1"
+
     /// The repository's `migrations/sqlite/`, found from this file's location.
     static let migrationsDirectory = Migrator.sqliteDirectory(under: URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -28,8 +35,27 @@ final class TestDatabase {
         try Connection(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
     }
 
+    private var postgres: PostgresTestDatabase?
+
+    /// Where `migratedStore()`'s database is, for a second connection (another process's).
+    var location: DatabaseLocation { postgres.map { .postgres(url: $0.url) } ?? .sqlite(path: path) }
+
+    /// Another connection to `migratedStore()`'s database, as another process would open it.
+    func otherStore() throws -> Store {
+        try location.openStore()
+    }
+
     /// Applies the repository's migrations and opens a store the way the servers do.
     func migratedStore() throws -> Store {
+        if Self.onPostgres {
+            let database = try postgres ?? PostgresTestDatabase()
+            postgres = database
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("migrations").path
+            try Migrator(directory: Migrator.directory(for: PostgresConnection.self, under: root))
+                .migrate(database.connection())
+            return try Store(postgresURL: database.url)
+        }
         let connection = try connection()
         try Migrator(directory: Self.migrationsDirectory).migrate(connection)
         return try Store(path: path)
@@ -38,8 +64,8 @@ final class TestDatabase {
 
 extension Store {
     /// `SELECT count(*) FROM table`.
-    func count(_ table: String, where condition: String = "1") throws -> Int64 {
-        try connection.statement("SELECT count(*) FROM \(table) WHERE \(condition)").first { $0.int(0) } ?? -1
+    func count(_ table: String, where condition: String = "true") throws -> Int64 {
+        try database.statement("SELECT count(*) FROM \(table) WHERE \(condition)").first { $0.int(0) } ?? -1
     }
 
     /// Users called `names`, created through login.

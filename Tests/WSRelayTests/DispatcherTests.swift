@@ -209,7 +209,7 @@ import Testing
         for index in 0..<2 {
             _ = try store.post(OutgoingMessage(senderID: alice.id, chatID: chatID, draft: try MessageDraft(content: "\(index)")))
         }
-        try store.connection.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= 2")
+        try store.database.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= 2")
         _ = try store.pruneEvents(olderThan: 86_400, limit: 100)
         let head = try store.latestSeq()
         while dispatcher.deliveryCursor < head { try await Task.sleep(for: .milliseconds(5)) }

@@ -30,7 +30,7 @@ import Testing
                              revokedSessions: revokedSessions, sessions: SessionSockets(), limits: RelayLimits(),
                              logger: Logger(label: "test"), now: { 1_000 }, metrics: metrics)
         operations = RelayOperations(export: export, metrics: metrics, dispatcher: dispatcher, registry: registry,
-                                     databasePath: database.path, logger: Logger(label: "test"))
+                                     database: .sqlite(path: database.path), logger: Logger(label: "test"))
     }
 
     private var rendered: String { String(decoding: export.render(), as: UTF8.self) }

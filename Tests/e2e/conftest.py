@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import database
 import helpers
 import openapi_check
 
@@ -32,8 +33,10 @@ STOP_TIMEOUT = 20.0
 class Stack:
     """A running scripts/run: its process, port, DATA_DIR and log files."""
 
-    def __init__(self, data_dir: Path, port: int, output_path: Path, proc: subprocess.Popen):
+    def __init__(self, data_dir: Path, port: int, output_path: Path, proc: subprocess.Popen, database_url: str):
         self.data_dir = data_dir
+        # sqlite:DATA_DIR/messenger.db, or the stack's own PostgreSQL database (database.py).
+        self.database_url = database_url
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.output_path = output_path
@@ -95,7 +98,7 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
     env.update(
         PORT=str(port),
         DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:{data_dir}/messenger.db",
+        DATABASE_URL=f"sqlite:{data_dir}/messenger.db",  # start_stack: database.create
         JWT_SECRET="",  # empty = unset: the app generates $DATA_DIR/jwt_secret
         MIGRATIONS_DIR=str(REPO_ROOT / "migrations"),
         TOKEN_TTL_SECONDS="",
@@ -134,6 +137,8 @@ def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overr
     data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()
+    if "DATABASE_URL" not in overrides:
+        overrides["DATABASE_URL"] = database.create(data_dir)
     output_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".out")[1])
     with open(output_path, "wb") as output:
         proc = subprocess.Popen(
@@ -145,7 +150,7 @@ def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overr
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    stack = Stack(data_dir, port, output_path, proc)
+    stack = Stack(data_dir, port, output_path, proc, overrides["DATABASE_URL"])
     openapi_check.register(stack.base_url)
     deadline = time.monotonic() + READY_TIMEOUT
     last = "no answer"
@@ -235,6 +240,7 @@ def cleanup_stack(stack: Stack) -> None:
         return
     shutil.rmtree(stack.data_dir, ignore_errors=True)
     stack.output_path.unlink(missing_ok=True)
+    database.drop(stack.database_url)
 
 
 _startup_failures: dict[str, str] = {}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import urllib.parse
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+import database
 from helpers import (
     CHAT_KEYS,
     FILE_KEYS,
@@ -252,12 +252,8 @@ class P2Client(Client):
 
 # --- the database (read-only) ----------------------------------------------------------------
 
-def db_rows(stack, sql: str, params: tuple = ()) -> list[tuple]:
-    connection = sqlite3.connect(f"file:{stack.data_dir / 'messenger.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+def db_rows(stack, sql: str, params: Iterable = ()) -> list[tuple]:
+    return database.rows(stack, sql, params)
 
 
 def db_value(stack, sql: str, params: tuple = ()):

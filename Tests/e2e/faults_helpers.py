@@ -9,10 +9,11 @@ from typing import Callable
 
 import requests
 
+import database
 import helpers
 from conftest import cleanup_stack, start_stack, stop_stack
 from events_helpers import reaction_path
-from stream_helpers import db_path, db_read, db_write
+from stream_helpers import db_path, db_write
 
 TIMEOUT = 30
 
@@ -30,8 +31,8 @@ def own_stack(prefix: str = "msgr-e2e-", **overrides):
             cleanup_stack(stack)
 
 
-# The stack's database, as the stream tests open it (read-only, or autocommit for writing).
-db_file, read_db, write_db = db_path, db_read, db_write
+# The stack's SQLite file and a writing connection to it, for the sqlite_only fault tests.
+db_file, write_db = db_path, db_write
 
 
 # Every table a write touches; the fingerprint of the database is all their rows.
@@ -41,25 +42,13 @@ STATE_TABLES = ("users", "chats", "chat_members", "messages", "message_files", "
 
 def db_state(stack) -> dict[str, list[tuple]]:
     """Every row of every table a write can change (tables this schema lacks are skipped)."""
-    connection = read_db(stack)
-    try:
-        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        state = {}
-        for table in STATE_TABLES:
-            if table in names:
-                state[table] = sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-        return state
-    finally:
-        connection.close()
+    names = database.table_names(stack)
+    return {table: sorted(database.rows(stack, f"SELECT * FROM {table}"), key=repr)
+            for table in STATE_TABLES if table in names}
 
 
 def integrity(stack) -> tuple[str, list]:
-    connection = read_db(stack)
-    try:
-        return (connection.execute("PRAGMA integrity_check").fetchone()[0],
-                connection.execute("PRAGMA foreign_key_check").fetchall())
-    finally:
-        connection.close()
+    return database.integrity(stack)
 
 
 def request(stack, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from typing import Any, Iterable
 
 import requests
 
+import database
 from helpers import (
     CHAT_KEYS,
     FILE_KEYS,
@@ -331,12 +331,7 @@ class P2(Client):
 # --- the database (read-only) ----------------------------------------------------------------
 
 def db_rows(stack, sql: str, params: Iterable = ()) -> list[tuple]:
-    connection = sqlite3.connect(f"file:{stack.data_dir / 'messenger.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        connection.execute("PRAGMA busy_timeout = 10000")
-        return connection.execute(sql, tuple(params)).fetchall()
-    finally:
-        connection.close()
+    return database.rows(stack, sql, params)
 
 
 def head_seq(stack) -> int:

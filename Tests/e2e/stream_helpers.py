@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+import database
 from helpers import (
     CHAT_KEYS,
     FILE_KEYS,
@@ -258,28 +259,20 @@ async def open_p2_retrying(stack, user, how: str = "query", since: int | None = 
 # --- the database ------------------------------------------------------------------------------
 
 def db_path(stack):
+    """The SQLite file (sqlite_only tests)."""
     return stack.data_dir / "messenger.db"
 
 
-def db_read(stack) -> sqlite3.Connection:
-    connection = sqlite3.connect(f"file:{db_path(stack)}?mode=ro", uri=True, timeout=10)
-    connection.execute("PRAGMA busy_timeout = 10000")
-    return connection
-
-
 def db_write(stack) -> sqlite3.Connection:
-    """A writing connection in autocommit mode (explicit BEGIN … COMMIT by the caller)."""
+    """A writing SQLite connection in autocommit mode (explicit BEGIN … COMMIT by the caller),
+    for sqlite_only tests that hold its lock."""
     connection = sqlite3.connect(str(db_path(stack)), timeout=10, isolation_level=None)
     connection.execute("PRAGMA busy_timeout = 10000")
     return connection
 
 
 def query(stack, sql: str, params: Iterable | dict = ()) -> list[tuple]:
-    connection = db_read(stack)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+    return database.rows(stack, sql, params)
 
 
 def visible_events(stack, user_id: int, after: int = 0) -> dict[int, tuple]:
@@ -291,8 +284,7 @@ def visible_events(stack, user_id: int, after: int = 0) -> dict[int, tuple]:
 
 def head_seq(stack) -> int:
     """The newest seq ever handed out (pruning never lowers it)."""
-    rows = query(stack, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-    return rows[0][0] if rows else 0
+    return database.head_seq(stack)
 
 
 def pruned_through(stack) -> int:
@@ -302,11 +294,7 @@ def pruned_through(stack) -> int:
 def backdate_and_wait_pruned(stack, through: int, timeout: float = 10.0) -> int:
     """Makes every event up to `through` 26 years old and waits until the relay's pruner
     (every second in the test stack) has removed them; returns pruned_through."""
-    connection = db_write(stack)
-    try:
-        connection.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= ?", (through,))
-    finally:
-        connection.close()
+    database.execute(stack, "UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq <= ?", (through,))
     deadline = time.monotonic() + timeout
     while True:
         value = pruned_through(stack)

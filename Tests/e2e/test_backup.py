@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 
 import conftest
+import database
 import helpers
 from helpers import ok_json
+
+pytestmark = database.sqlite_only
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

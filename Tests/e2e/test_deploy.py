@@ -77,6 +77,13 @@ def test_the_site_passes_nginx_t_in_the_stock_config(tmp_path):
     assert "[warn]" not in result.stderr, result.stderr
 
 
+def test_the_front_site_for_several_hosts_passes_nginx_t(tmp_path):
+    root = stock_nginx_copy(tmp_path, (REPO_ROOT / "nginx" / "messenger-front.conf").read_text())
+    result = nginx_t(root, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
+
 def test_nginx_t_really_reads_the_site(tmp_path):
     root = stock_nginx_copy(tmp_path, SITE.read_text() + "\nthis_is_no_directive;\n")
     result = nginx_t(root, tmp_path)

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import database
 from helpers import (
     MESSAGE_KEYS,
     assert_error,
@@ -370,6 +371,7 @@ def test_get_events_rejects_bad_input(api, new_user):
 
 # --- a failing commit round -------------------------------------------------------------------
 
+@database.sqlite_only
 def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, stack, pair):
     """Another connection holds BEGIN IMMEDIATE past the relay's busy timeout (5 s) — 12 s, so
     the first round fails even behind another write that met the lock first: every send

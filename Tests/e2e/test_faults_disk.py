@@ -19,10 +19,13 @@ from pathlib import Path
 
 import pytest
 
+import database
 import helpers
 from faults_helpers import db_file, group_with_messages, integrity, new_user, own_stack, request
 from stream_helpers import P2Client
 from ws_helpers import run
+
+pytestmark = database.sqlite_only
 
 SIZE = "48m"
 

@@ -24,7 +24,8 @@ from websockets.exceptions import ConnectionClosed
 
 import helpers
 from events_helpers import reaction_path
-from faults_helpers import integrity, new_user, own_stack, read_db, request
+import database
+from faults_helpers import integrity, new_user, own_stack, request
 from stream_helpers import P2Client, head_seq, open_p2_retrying, visible_events
 from ws_helpers import run
 
@@ -38,11 +39,7 @@ def stack():
 
 
 def rows(stack, sql: str, params=()) -> list[tuple]:
-    connection = read_db(stack)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+    return database.rows(stack, sql, params)
 
 
 def attempt(call):

@@ -15,11 +15,14 @@ import time
 
 import pytest
 
+import database
 import helpers
 from faults_helpers import (db_state, group_with_messages, integrity, new_user, own_stack, request,
                             rest_writes, timed, visible_files, write_db)
 from stream_helpers import P2Client
 from ws_helpers import run
+
+pytestmark = database.sqlite_only
 
 BUSY_TIMEOUT = 5.0
 # A request may take the busy timeout plus its own work; on a loaded 2-core machine, with

@@ -4,12 +4,12 @@ supervisor brings FCGIApp back, and the database passes SQLite's integrity check
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 
 import requests
 
+import database
 from helpers import auth, ok_json, wait_for
 
 
@@ -90,9 +90,7 @@ def test_kill_9_of_fcgiapp_under_write_load_loses_nothing_acknowledged(api, stac
         assert by_content.get(content) == [message_id], f"{content}: acknowledged as {message_id}, stored as {by_content.get(content)}"
     assert [m["id"] for m in history] == sorted(m["id"] for m in history)
 
-    with sqlite3.connect(f"file:{stack.data_dir / 'messenger.db'}?mode=ro", uri=True) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert database.integrity(stack) == ("ok", [])
 
 
 def test_malformed_requests_at_every_endpoint_leave_the_stack_serving(api, stack, new_user):

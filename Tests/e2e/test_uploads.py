@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 import socket
-import sqlite3
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import database
 from helpers import (
     FILE_KEYS,
     TIMEOUT,
@@ -67,11 +67,7 @@ def uploads_entries(stack) -> set[str]:
 
 
 def db_count(stack, sql: str) -> int:
-    connection = sqlite3.connect(f"file:{stack.data_dir / 'messenger.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql).fetchone()[0]
-    finally:
-        connection.close()
+    return database.rows(stack, sql)[0][0]
 
 
 def files_rows(stack) -> int:

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Turns the raw results scripts/bench collected into the benchmark table.
 
-usage: bench_report.py [--durability | --relays] WORK_DIR REPORT.md
+usage: bench_report.py [--durability | --relays | --backends] WORK_DIR REPORT.md
 
 --durability: only the DB_SYNCHRONOUS rows (scripts/bench --durability ran nothing else).
 --relays: only the one-against-two-relays rows (scripts/bench --relays).
+--backends: only the PostgreSQL-against-SQLite rows (scripts/bench --backend postgres).
 
 Reads WORK_DIR (meta.json, LoadGen JSON lines, wrk outputs, upload/cp timings), prints the
 table (figure, value, baseline, ratio, bar, result) on stdout and writes REPORT.md with the
@@ -831,6 +832,70 @@ def relays_rows(work, meta):
         meta_problems + problems[2] + problems[1])]
 
 
+# The rows scripts/bench --backend postgres measures on both backends: (name, label, rate
+# field, its unit, latency field, what the load is).
+BACKEND_LOADS = (
+    ("rest", "REST write: `POST /chats/:id/messages`", "msgs_per_s", "msgs/s", "p99_ms",
+     lambda m: f"LoadGen `rest-write` with {num(m.get('rest_connections'))} connections"),
+    ("ingest", "WS ingest", "msgs_per_s", "msgs/s", "p99_ms",
+     lambda m: f"LoadGen `ws-ingest` with {num(m.get('ingest_users'))} users, {num(m.get('ingest_window'))} "
+               "unacknowledged each"),
+    ("fanout", "WS fan-out", "deliveries_per_s", "deliveries/s", "p99_ms",
+     lambda m: f"LoadGen `ws-fanout` to {num(m.get('fanout_members'))} members"),
+    ("chat_list", "`GET /chats?v=2`", "lists_per_s", "lists/s", "p99_ms",
+     lambda m: f"LoadGen `rest-chat-list`, a user in {num(m.get('backends_list_chats'))} chats with unread messages "
+               f"(beside one in {num(m.get('list_few_chats'))})"),
+    ("reads", "READ ops", "reads_per_s", "READs/s", "p99_ms",
+     lambda m: f"LoadGen `ws-read`, {num(m.get('readers'))} readers of one group through "
+               f"{num(m.get('read_messages'))} messages"),
+)
+
+
+def backends_rows(work, meta):
+    """The database-bound rows on a stack on PostgreSQL and one on SQLite, alternated in rounds
+    (SQLite first, each on a fresh database): PostgreSQL against SQLite. Reference rows: the
+    issue sets no bar for PostgreSQL on one machine, where it pays a round trip per statement
+    that SQLite, in the process, does not; the rows say what that costs."""
+    expected = meta.get("backends_rounds") or 0
+    meta_problems = [] if expected else ["meta.json: no backends_rounds"]
+    rows = []
+    for kind, label, rate_field, unit, latency_field, load in BACKEND_LOADS:
+        runs = {"sqlite": [], "postgres": []}
+        problems = {"sqlite": [], "postgres": []}
+        for round_ in range(1, expected + 1):
+            for backend in runs:
+                run, run_problems = loadgen_run(work, f"backend_{backend}_{kind}_{round_}", latency=True)
+                problems[backend] += run_problems
+                if run and run.get(rate_field):
+                    runs[backend].append(run)
+        rate = {b: statistics.mean(r[rate_field] for r in runs[b]) if runs[b] else None for b in runs}
+        p99 = {b: max(r[latency_field] for r in runs[b] if r.get(latency_field) is not None)
+               if any(r.get(latency_field) is not None for r in runs[b]) else None for b in runs}
+        ratio = rate["postgres"] / rate["sqlite"] if rate["postgres"] and rate["sqlite"] else None
+        cpu = {b: statistics.mean(c for c in (stack_cores(r) for r in runs[b]) if c is not None)
+               if any(stack_cores(r) is not None for r in runs[b]) else None for b in runs}
+        each = lambda b: ", ".join(num(r[rate_field]) for r in runs[b])
+        figure = lambda b: (f"{num(rate[b])} {unit} (p99 {num(p99[b], 2)} ms; the stack's processes "
+                            f"{num(cpu[b], 2)} cores)")
+        rows.append(Row(
+            f"PostgreSQL: {label}", figure("postgres"), figure("sqlite") + " on SQLite", ratio, "—", REFERENCE,
+            f"{load(meta)}, {meta.get('duration')} s after {meta.get('warmup')} s warm-up, on a stack with "
+            f"`DATABASE_URL=postgres://…` (a throwaway cluster on this machine, over its Unix socket, "
+            f"`synchronous_commit=off`) and one on SQLite (`DB_SYNCHRONOUS=normal`), each on a fresh database, "
+            f"alternated {expected} round(s), SQLite first; mean rate, worst p99, mean CPU of FCGIApp + WSRelay "
+            f"(PostgreSQL's own server processes are not in it). PostgreSQL: {each('postgres')}; "
+            f"SQLite: {each('sqlite')}.",
+            meta_problems + problems["postgres"] + as_baseline(problems["sqlite"])))
+    return rows
+
+
+def stack_cores(run):
+    """FCGIApp's and every relay's cores during a LoadGen run, summed; None if not watched."""
+    values = [v for k, v in run.items() if (k in ("cpu_FCGIApp", "cpu_WSRelay") or k.startswith("cpu_WSRelay-"))
+              and v is not None]
+    return sum(values) if values else None
+
+
 def ingest_runs(work):
     """The flat-out WS ingest runs that parsed, in order (`ingest_1.json`, `ingest_2.json`, …)."""
     paths = sorted(glob.glob(f"{work}/ingest_[0-9]*.json"), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
@@ -891,7 +956,8 @@ def main():
     arguments = sys.argv[1:]
     durability_only = arguments[:1] == ["--durability"]
     relays_only = arguments[:1] == ["--relays"]
-    if durability_only or relays_only:
+    backends_only = arguments[:1] == ["--backends"]
+    if durability_only or relays_only or backends_only:
         arguments = arguments[1:]
     if len(arguments) != 2:
         print(__doc__, file=sys.stderr)
@@ -902,6 +968,8 @@ def main():
         rows = durability_rows(work, meta)
     elif relays_only:
         rows = relays_rows(work, meta)
+    elif backends_only:
+        rows = backends_rows(work, meta)
     else:
         rows = build_rows(work, meta) + durability_rows(work, meta) + relays_rows(work, meta)
     headers = ["figure", "value", "baseline", "ratio", "bar", "result"]

@@ -2,14 +2,14 @@
 # end-to-end tests and load scripts import, and how they get installed.
 
 PYTHON="${PYTHON:-python3}"
-PY_MODULES=(pytest requests websockets schemathesis openapi-core selenium hypothesis)
+PY_MODULES=(pytest requests websockets schemathesis openapi-core selenium hypothesis "psycopg[binary]")
 
 # ensure_python_deps: makes PY_MODULES importable by $PYTHON: pip first (on a Debian python
 # that refuses pip under PEP 668, as root, pip with --break-system-packages); with no pip at
 # all, as root, the python3-* packages and python3-pip, then pip for schemathesis and
 # openapi-core (Debian packages neither).
 ensure_python_deps() {
-    local check="import pytest, requests, websockets, schemathesis, openapi_core, selenium, hypothesis"
+    local check="import pytest, requests, websockets, schemathesis, openapi_core, selenium, hypothesis, psycopg"
     command -v "$PYTHON" >/dev/null 2>&1 || {
         if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
             apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3
@@ -30,7 +30,7 @@ ensure_python_deps() {
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1 \
         && [[ "$("$PYTHON" -c 'import sys; print(sys.prefix)')" == /usr ]]; then
         apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pytest python3-requests python3-websockets python3-selenium python3-hypothesis python3-pip
+        DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pytest python3-requests python3-websockets python3-selenium python3-hypothesis python3-psycopg python3-pip
         "$PYTHON" -m pip install -q --break-system-packages schemathesis openapi-core || true
         "$PYTHON" -c "$check" && return 0
     fi

@@ -15,9 +15,9 @@ public struct Configuration: Sendable {
     /// SQLite database. Also set, to the default, when `postgresURL` is.
     public var databasePath: String
     /// `DATABASE_URL` when it is `postgres://…` or `postgresql://…` (libpq's URI form, host and
-    /// port, or `?host=/socket/dir`): the PostgreSQL database. `FCGIApp migrate` applies
-    /// `migrations/postgres` to it; serving from it is issue 20's work in progress, and both
-    /// servers refuse to start with it until then. Never logged: it may hold a password.
+    /// port, or `?host=/socket/dir`): the PostgreSQL database both servers then use;
+    /// `FCGIApp migrate` applies `migrations/postgres` to it. Never logged: it may hold a
+    /// password.
     public var postgresURL: String?
     /// `JWT_SECRET`; if unset, a random secret generated once into `$DATA_DIR/jwt_secret`
     /// (mode 0600). There is no built-in default.
@@ -182,13 +182,6 @@ public struct Configuration: Sendable {
 
     /// The most instances of either kind (`FCGI_INSTANCES`, `RELAY_INSTANCES`).
     public static let maxInstances: Int64 = 16
-
-    /// Throws while the servers cannot serve from PostgreSQL: `DATABASE_URL=postgres://…`
-    /// is for `FCGIApp migrate` alone so far (issue 20).
-    public func refuseServingFromPostgres(program: String) throws {
-        guard let postgresURL else { return }
-        throw ConfigurationError("\(program) cannot serve from PostgreSQL yet (DATABASE_URL=\(Self.withoutPassword(postgresURL))); only `FCGIApp migrate` uses it so far; use DATABASE_URL=sqlite:path")
-    }
 
     /// `url` with its password (between the user's `:` and the last `@` before any `?`, so
     /// that a password with a bare `@` goes whole) replaced, for logs and errors.

@@ -6,10 +6,10 @@ import Storage
 
 /// The libfcgi accept loops: two Unix sockets, each with its own pool of worker threads (one
 /// for the API, one for uploads, which nginx sends to their own socket so that slow uploads
-/// cannot hold every thread). Each worker has its own SQLite connection and turns FastCGI
+/// cannot hold every thread). Each worker has its own database connection and turns FastCGI
 /// requests into `Request`s for the router.
 ///
-/// Blocking calls (accept, SQLite) run on these threads we own, never on Swift's
+/// Blocking calls (accept, the database's) run on these threads we own, never on Swift's
 /// cooperative pool.
 final class FastCGIServer: Sendable {
     private let configuration: Configuration
@@ -27,7 +27,8 @@ final class FastCGIServer: Sendable {
     private let listeners: [Listener]
     /// The one write connection all workers share.
     private let writer: SerializedStore
-    private let checkpointer: Checkpointer
+    /// SQLite's background checkpoints; nil on PostgreSQL, which checkpoints itself.
+    private let checkpointer: Checkpointer?
     /// Revoked sessions, followed from the database for every worker's token checks.
     private let revokedSessions: RevokedSessions
     /// Every worker's bound on password hashing.
@@ -54,14 +55,20 @@ final class FastCGIServer: Sendable {
         // background copy every 10 ms instead of 100 leaves those checkpoints less to do: REST
         // write p99 23–31 → 20.5–22 ms, three runs each, alternating (the relay's checkpointer
         // keeps 100 ms; each only runs after its own process's commits).
-        checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.01,
-                                    synchronous: configuration.databaseSynchronous)
-        writer = SerializedStore(try Store.writer(path: configuration.databasePath, autocheckpointPages: 1_000,
-                                                  checkpointer: checkpointer,
-                                                  synchronous: configuration.databaseSynchronous,
-                                                  metrics: databaseMetrics),
-                                 metrics: databaseMetrics, sendLimit: configuration.rateLimits.send)
-        revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        let location = DatabaseLocation(configuration)
+        let writerStore: Store
+        switch location {
+        case .sqlite(let path):
+            let checkpointer = Checkpointer(path: path, interval: 0.01, synchronous: configuration.databaseSynchronous)
+            writerStore = try Store.writer(path: path, autocheckpointPages: 1_000, checkpointer: checkpointer,
+                                           synchronous: configuration.databaseSynchronous, metrics: databaseMetrics)
+            self.checkpointer = checkpointer
+        case .postgres:
+            writerStore = try location.openStore()
+            checkpointer = nil
+        }
+        writer = SerializedStore(writerStore, metrics: databaseMetrics, sendLimit: configuration.rateLimits.send)
+        revokedSessions = try RevokedSessions(location: location)
         passwords = try PasswordSlots(workers: configuration.fcgiWorkers)
         notifier = (try? NotificationSender(socketPaths: configuration.notifySocketPaths())).map { RelayNotifier(sender: $0) }
         try FileManager.default.createDirectory(atPath: configuration.runDirectory, withIntermediateDirectories: true)
@@ -82,8 +89,8 @@ final class FastCGIServer: Sendable {
     func run() throws {
         let signals = SignalWaiter([SIGTERM, SIGINT])
         let logger = self.logger
-        checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
-        defer { checkpointer.stop() }
+        checkpointer?.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
+        defer { checkpointer?.stop() }
         notifier?.start()
         defer { notifier?.stop() }
         revokedSessions.start { error in logger.error("reading session revocations failed", metadata: ["error": "\(error)"]) }
@@ -143,9 +150,8 @@ final class FastCGIServer: Sendable {
             let configuration = server.configuration
             var logger = server.logger
             logger[metadataKey: "worker"] = "\(name)"
-            context = Context(store: try Store(path: configuration.databasePath,
-                                               synchronous: configuration.databaseSynchronous,
-                                               metrics: server.databaseMetrics),
+            context = Context(store: try DatabaseLocation(configuration)
+                                .openStore(synchronous: configuration.databaseSynchronous, metrics: server.databaseMetrics),
                               writer: server.writer,
                               tokens: TokenService(secret: configuration.jwtSecret, lifetime: configuration.tokenLifetime),
                               revokedSessions: server.revokedSessions, passwords: server.passwords,
@@ -179,7 +185,7 @@ final class FastCGIServer: Sendable {
         /// worker's next requests would not see what was committed since (a user who just
         /// logged in would be "not found"). Ended here, and logged: it is a bug to fix.
         private func endLeftovers(after served: Served) {
-            let left = context.store.connection.endLeftovers()
+            let left = context.store.database.endLeftovers()
             guard !left.isEmpty else { return }
             context.logger.error("request left the database connection in progress", metadata: [
                 "request_id": .string(served.requestID), "route": .string(served.route),

@@ -74,7 +74,7 @@ enum ChatRoutes {
                                      _ context: Context) throws -> Response {
         switch version {
         case .v1: return .json(chat)
-        case .v2: return .json(try context.store.connection.read { try context.store.chatView(chat, for: user.id) })
+        case .v2: return .json(try context.store.database.read { try context.store.chatView(chat, for: user.id) })
         }
     }
 }

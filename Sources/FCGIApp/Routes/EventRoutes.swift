@@ -25,7 +25,7 @@ enum EventRoutes {
             limit = parsed
         }
         let store = context.store
-        let page = try store.connection.read { () throws -> EventsPage in
+        let page = try store.database.read { () throws -> EventsPage in
             let head = try store.latestSeq()
             if since < (try store.prunedThrough()) || since > head {
                 return EventsPage(frames: [JSONWriter.encode(Resync(seq: head))], seq: head)

@@ -57,6 +57,6 @@ enum MemberRoutes {
         let name = try GroupDraft.validateName(request.jsonFields().string("name"))
         let chat = try context.writer.perform { try $0.renameChat(chatID: chatID, name: name, by: user.id) }
         context.notify(.chat(chatID: chatID))
-        return .json(try context.store.connection.read { try context.store.chatView(chat, for: user.id) })
+        return .json(try context.store.database.read { try context.store.chatView(chat, for: user.id) })
     }
 }

@@ -30,7 +30,12 @@ public final class PostgresConnection {
     public var afterCommit: (() -> Void)?
     /// The name each SQL text was prepared under.
     private var prepared: [String: String] = [:]
+    /// Channels the current write transaction notifies as it commits (`notifyAtCommit`).
+    private var notifications: Set<String> = []
     private var lockTimeoutMilliseconds: Int32 = 0
+    /// Inside `transaction`: a lost connection then fails the transaction, never reconnects
+    /// halfway through it.
+    private var inTransaction = false
 
     /// Connects to `url` (`postgres://user:password@host:port/database?…`, anything libpq
     /// takes). The password is never logged: errors name the URL without it.
@@ -48,9 +53,33 @@ public final class PostgresConnection {
         self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
         // Notices (a `CREATE … IF NOT EXISTS` that skipped) would go to stderr.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        try configureSession()
+    }
+
+    /// The session's settings, at connect and after a reconnect.
+    private func configureSession() throws(StorageError) {
         // Times as the Store writes them, whatever the server's settings.
-        try execute("SET TIME ZONE 'UTC'")
-        setBusyWait(milliseconds: self.busyTimeoutMilliseconds)
+        let result = PQexec(handle, "SET TIME ZONE 'UTC'")
+        defer { PQclear(result) }
+        try check(result, sql: "SET TIME ZONE 'UTC'")
+        lockTimeoutMilliseconds = 0
+        setBusyWait(milliseconds: busyTimeoutMilliseconds)
+    }
+
+    /// A connection the server dropped (its restart, a failover, a network cut) is opened
+    /// again before the next statement outside a transaction, so that a thread's connection
+    /// recovers by itself; its prepared statements and settings are made again. Inside a
+    /// transaction the loss fails the transaction instead (its statements so far are gone).
+    private func reconnectIfLost() throws(StorageError) {
+        guard !inTransaction, PQstatus(handle) == CONNECTION_BAD else { return }
+        PQreset(handle)
+        guard PQstatus(handle) == CONNECTION_OK else {
+            throw StorageError(code: SQLITE_IOERR, message: "lost the connection to PostgreSQL and cannot reconnect: "
+                               + Self.text(PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines),
+                               sqlState: "08006")
+        }
+        prepared.removeAll()
+        try configureSession()
     }
 
     deinit {
@@ -68,6 +97,7 @@ public final class PostgresConnection {
 
     /// Runs one or more SQL statements with no parameters (migrations, settings).
     public func execute(_ sql: String) throws(StorageError) {
+        try reconnectIfLost()
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
         try check(result, sql: sql)
@@ -75,8 +105,15 @@ public final class PostgresConnection {
 
     /// Runs `sql` with `values` bound to its parameters, in order; prepared once per connection.
     public func query(_ sql: String, _ values: [SQLValue] = []) throws(StorageError) -> PostgresResult {
+        try reconnectIfLost()
         let name = try preparedName(sql)
         let texts: [String?] = values.map(Self.text(of:))
+        // libpq takes parameters as C strings: one with a NUL would be cut there, silently.
+        // PostgreSQL's text cannot hold NUL at all (the API refuses it before it gets here).
+        guard !texts.contains(where: { $0?.utf8.contains(0) == true }) else {
+            throw StorageError(code: SQLITE_MISMATCH, message: "text with a NUL character cannot be stored in PostgreSQL",
+                               sql: sql, sqlState: "22021")
+        }
         let result = Self.withCStrings(texts) { pointers in
             PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
         }
@@ -119,12 +156,24 @@ public final class PostgresConnection {
     /// in READ COMMITTED: each later statement sees every commit of the writers before it, as
     /// a SQLite writer does.
     public func write<T>(_ body: () throws -> T) throws -> T {
+        notifications.removeAll()
+        defer { notifications.removeAll() }
         let result = try transaction("BEGIN") {
             try run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-            return try body()
+            let result = try body()
+            // Queued by PostgreSQL and delivered when (and only if) the transaction commits,
+            // in commit order: a listener woken by it reads the commit.
+            for channel in notifications.sorted() { try execute("NOTIFY \(channel)") }
+            return result
         }
         afterCommit?()
         return result
+    }
+
+    /// Makes the current write transaction `NOTIFY channel` as it commits, once however often
+    /// this is called (a `PostgresListener` hears it).
+    public func notifyAtCommit(_ channel: String) {
+        notifications.insert(channel)
     }
 
     /// Runs `body` in a read transaction whose statements share one snapshot, as SQLite's
@@ -147,6 +196,8 @@ public final class PostgresConnection {
 
     private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
         try execute(begin)
+        inTransaction = true
+        defer { inTransaction = false }
         do {
             let result = try body()
             try execute("COMMIT")
@@ -252,7 +303,7 @@ public final class PostgresResult {
 @available(*, unavailable)
 extension PostgresResult: Sendable {}
 
-/// One row of a `PostgresResult`, read as the SQLite `Row` is: integers, doubles and text, nil
+/// One row of a `PostgresResult`, read as a `SQLiteRow` is: integers, doubles and text, nil
 /// for NULL. A boolean column (`t`/`f`) reads as the integer 1 or 0, as SQLite's conditions do.
 public struct PostgresRow {
     let result: PostgresResult
@@ -286,5 +337,10 @@ public struct PostgresRow {
 
     public func string(_ column: Int32) -> String {
         optionalString(column) ?? ""
+    }
+
+    /// The integers of a comma-separated list (a `string_agg` of ids); empty for NULL.
+    public func integers(_ column: Int32) -> [Int64] {
+        bytes(column).map(IDList.integers) ?? []
     }
 }

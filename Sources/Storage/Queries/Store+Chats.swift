@@ -1,12 +1,15 @@
 import Domain
 
 extension Store {
-    /// Chat columns plus the member ids as `group_concat` text.
-    static let chatSelect = """
+    /// Chat columns plus the member ids as one text (`Row.integers`).
+    static let chatSelect: SQL = """
         SELECT c.id, c.name, c.chat_type, c.created_at,
-               (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id)
+               (SELECT \(.joinedIDs("user_id")) FROM chat_members WHERE chat_id = c.id)
         FROM chats c
         """
+
+    private static let chatByID: SQL = "\(chatSelect) WHERE c.id = ?"
+    private static let chatsOfUser: SQL = "\(chatSelect) JOIN chat_members m ON m.chat_id = c.id WHERE m.user_id = ? ORDER BY c.id"
 
     static func chat(_ row: Row) -> Chat {
         let participants = row.integers(4).sorted()
@@ -15,36 +18,34 @@ extension Store {
     }
 
     public func chat(id: Int64) throws -> Chat? {
-        try connection.statement(Self.chatSelect + " WHERE c.id = ?").first([.integer(id)], Self.chat)
+        try database.statement(Self.chatByID).first([.integer(id)], Self.chat)
     }
 
     /// Every chat `userID` belongs to, oldest first.
     public func chats(forUser userID: Int64) throws -> [Chat] {
-        try connection.statement(Self.chatSelect + """
-             JOIN chat_members m ON m.chat_id = c.id WHERE m.user_id = ? ORDER BY c.id
-            """).rows([.integer(userID)], Self.chat)
+        try database.statement(Self.chatsOfUser).rows([.integer(userID)], Self.chat)
     }
 
     public func isMember(chatID: Int64, userID: Int64) throws -> Bool {
-        try connection.statement("SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?")
+        try database.statement("SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?")
             .first([.integer(chatID), .integer(userID)]) { _ in true } ?? false
     }
 
     public func members(chatID: Int64) throws -> [Int64] {
-        try connection.statement("SELECT user_id FROM chat_members WHERE chat_id = ? ORDER BY user_id")
+        try database.statement("SELECT user_id FROM chat_members WHERE chat_id = ? ORDER BY user_id")
             .rows([.integer(chatID)]) { $0.int(0) }
     }
 
     /// A chat's members with the seq from which each sees its events.
     public func memberships(chatID: Int64) throws -> [Membership] {
-        try connection.statement("SELECT user_id, joined_seq FROM chat_members WHERE chat_id = ? ORDER BY user_id")
+        try database.statement("SELECT user_id, joined_seq FROM chat_members WHERE chat_id = ? ORDER BY user_id")
             .rows([.integer(chatID)]) { Membership(userID: $0.int(0), joinedSeq: $0.int(1)) }
     }
 
     /// `userID` and everyone who shares a chat with them: who sees their profile change.
     public func contacts(of userID: Int64) throws -> [Int64] {
-        try connection.statement("""
-            SELECT ?1 UNION
+        try database.statement("""
+            SELECT CAST(?1 AS BIGINT) UNION
             SELECT other.user_id FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
             WHERE mine.user_id = ?1
             """).rows([.integer(userID)]) { $0.int(0) }
@@ -61,7 +62,7 @@ extension Store {
 
     /// The direct chat between two users, if they have one.
     public func directChatID(between userID: Int64, and peerID: Int64) throws -> Int64? {
-        try connection.statement("""
+        try database.statement("""
             SELECT id FROM chats WHERE chat_type = 'direct' AND direct_low = ? AND direct_high = ?
             """).first([.integer(min(userID, peerID)), .integer(max(userID, peerID))]) { $0.int(0) }
     }
@@ -73,7 +74,7 @@ extension Store {
         if let existing = try directChatID(between: userID, and: peerID) {
             return InitiatedChat(chatID: existing, created: false)
         }
-        return try connection.write {
+        return try database.write {
             if let existing = try directChatID(between: userID, and: peerID) {
                 return InitiatedChat(chatID: existing, created: false)
             }
@@ -81,12 +82,12 @@ extension Store {
             if try hasBlocked(peerID, userID) {
                 throw MessengerError.forbidden("blocked: this user does not accept new chats from you")
             }
-            try connection.statement("""
+            guard let chatID = try database.insert("""
                 INSERT INTO chats (chat_type, creator_id, direct_low, direct_high) VALUES ('direct', ?, ?, ?)
-                """).run([.integer(userID), .integer(min(userID, peerID)), .integer(max(userID, peerID))])
-            let chatID = connection.lastInsertRowID
+                """, [.integer(userID), .integer(min(userID, peerID)), .integer(max(userID, peerID))], returning: "id")
+            else { throw StorageError(code: 0, message: "chat insert stored no row") }
             let seq = try appendEvent(.chat, .chat(chatID))
-            let addMember = try connection.statement("INSERT INTO chat_members (chat_id, user_id, joined_seq) VALUES (?, ?, ?)")
+            let addMember = try database.statement("INSERT INTO chat_members (chat_id, user_id, joined_seq) VALUES (?, ?, ?)")
             try addMember.run([.integer(chatID), .integer(userID), .integer(seq)])
             if peerID != userID { try addMember.run([.integer(chatID), .integer(peerID), .integer(seq)]) }
             return InitiatedChat(chatID: chatID, created: true)
@@ -97,27 +98,32 @@ extension Store {
     public func createGroup(creatorID: Int64, name: String, participants: [Int64]) throws -> Chat {
         let members = Array(Set(participants + [creatorID])).sorted()
         let list = SQLValue.idList(members)
-        return try connection.write {
-            let known = try connection.statement("SELECT count(*) FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                .first([list]) { $0.int(0) } ?? 0
+        return try database.write {
+            let known = try database.statement(Self.usersCounted).first([list]) { $0.int(0) } ?? 0
             guard known == members.count else {
-                let existing = Set(try connection.statement("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                    .rows([list]) { $0.int(0) })
+                let existing = Set(try database.statement(Self.usersFound).rows([list]) { $0.int(0) })
                 let missing = members.filter { !existing.contains($0) }.prefix(5).map(String.init).joined(separator: ", ")
                 throw MessengerError.invalid("unknown participant ids: \(missing)")
             }
-            try connection.statement("INSERT INTO chats (chat_type, name, creator_id) VALUES ('group', ?, ?)")
-                .run([.text(name), .integer(creatorID)])
-            let chatID = connection.lastInsertRowID
+            guard let chatID = try database.insert("INSERT INTO chats (chat_type, name, creator_id) VALUES ('group', ?, ?)",
+                                                   [.text(name), .integer(creatorID)], returning: "id")
+            else { throw StorageError(code: 0, message: "chat insert stored no row") }
             let seq = try appendEvent(.chat, .chat(chatID))
-            try connection.statement("""
-                INSERT INTO chat_members (chat_id, user_id, joined_seq, role)
-                SELECT ?1, value, ?2, CASE WHEN value = ?3 THEN 'owner' ELSE 'member' END FROM json_each(?4)
-                """).run([.integer(chatID), .integer(seq), .integer(creatorID), list])
+            try database.statement(Self.groupMembersInserted).run([.integer(chatID), .integer(seq), .integer(creatorID), list])
             guard let chat = try chat(id: chatID) else { throw StorageError(code: 0, message: "chat vanished after insert") }
             return chat
         }
     }
+
+    /// How many of the ids of a `SQLValue.idList` are users, and which.
+    static let usersCounted: SQL = "SELECT count(*) FROM users WHERE id IN \(.ids("?"))"
+    static let usersFound: SQL = "SELECT id FROM users WHERE id IN \(.ids("?"))"
+
+    private static let groupMembersInserted: SQL = """
+        INSERT INTO chat_members (chat_id, user_id, joined_seq, role)
+        SELECT CAST(?1 AS BIGINT), ids.value, CAST(?2 AS BIGINT), CASE WHEN ids.value = ?3 THEN 'owner' ELSE 'member' END
+        FROM \(.idRows("?4")) ids
+        """
 
     // MARK: Protocol-2 chats
 
@@ -133,8 +139,8 @@ extension Store {
     /// query for the chats with their markers, counts and order, one for the last messages;
     /// the work beyond ordering the memberships is the page's, not every chat's.
     public func chatViews(forUser userID: Int64, limit: Int? = nil, beforeChatID: Int64? = nil) throws -> [ChatView] {
-        try connection.read {
-            guard let beforeChatID else { return try chatViewRows(userID: userID, where: "1", [], limit: limit) }
+        try database.read {
+            guard let beforeChatID else { return try chatViewRows(userID: userID, where: "true", [], limit: limit) }
             guard try chat(id: beforeChatID) != nil else {
                 throw MessengerError.invalid("before_chat_id: there is no chat \(beforeChatID)")
             }
@@ -165,9 +171,9 @@ extension Store {
         } else {
             "chat_members m JOIN chats c ON c.id = m.chat_id AND m.user_id = ?1 AND \(condition)"
         }
-        let rows = try connection.statement("""
+        let query: SQL = """
             SELECT c.id, c.name, c.chat_type, c.created_at,
-                   (SELECT group_concat(user_id) FROM chat_members WHERE chat_id = c.id),
+                   (SELECT \(.joinedIDs("user_id")) FROM chat_members WHERE chat_id = c.id),
                    m.last_read_id, m.role,
                    (SELECT count(*) FROM messages x
                     WHERE x.chat_id = c.id AND x.id > m.last_read_id AND x.sender_id <> ?1 AND x.deleted_at IS NULL),
@@ -176,7 +182,8 @@ extension Store {
                    EXISTS (SELECT 1 FROM message_files WHERE message_id = l.id)
                    OR EXISTS (SELECT 1 FROM reactions WHERE message_id = l.id)
             FROM \(chats) LEFT JOIN messages l ON l.id = c.last_message_id AND l.deleted_at IS NULL
-            """).rows([.integer(userID)] + values) { row in
+            """
+        let rows = try database.statement(query).rows([.integer(userID)] + values) { row in
                 let last = row.optionalInt(9).map { id in
                     Message(id: id, chatID: row.int(0), senderID: row.int(10), content: row.optionalString(11),
                             timestamp: row.string(12), files: [], replyToID: row.optionalInt(13),

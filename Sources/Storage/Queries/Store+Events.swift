@@ -19,29 +19,39 @@ extension Store {
         case .chat(let id): subject = (id, nil)
         case .user(let id), .contacts(let id): subject = (chatID, id)
         }
-        try connection.statement("""
+        let values: [SQLValue] = [.text(op.rawValue), .text(audience.column), SQLValue(subject.chat), SQLValue(subject.user),
+                                  SQLValue(messageID), data.map { .text(String(decoding: $0, as: UTF8.self)) } ?? .null]
+        guard let seq = try database.insert("""
             INSERT INTO events (op, audience, chat_id, user_id, message_id, data) VALUES (?, ?, ?, ?, ?, ?)
-            """).run([.text(op.rawValue), .text(audience.column), SQLValue(subject.chat), SQLValue(subject.user),
-                      SQLValue(messageID), data.map { .text(String(decoding: $0, as: UTF8.self)) } ?? .null])
-        return connection.lastInsertRowID
+            """, values, returning: "seq")
+        else { throw StorageError(code: 0, message: "event insert stored no row") }
+        // The relays on PostgreSQL hear of it at the commit (on SQLite, the writer's process
+        // sends them a datagram).
+        if case .postgres(let connection) = database { connection.notifyAtCommit(PostgresListener.eventsChannel) }
+        return seq
     }
 
     /// The head of the stream: the seq of the newest event ever appended (0 before the first).
-    /// Pruning never lowers it.
+    /// Pruning never lowers it. SQLite keeps it for AUTOINCREMENT; on PostgreSQL it is the
+    /// counter the events' insert trigger draws from, as committed in the reader's snapshot
+    /// (migrations/postgres/README.md, "The event order").
     public func latestSeq() throws -> Int64 {
-        try connection.statement("SELECT seq FROM sqlite_sequence WHERE name = 'events'").first { $0.int(0) } ?? 0
+        try database.statement(Self.latestSeqQuery).first { $0.int(0) } ?? 0
     }
+
+    private static let latestSeqQuery = SQL(sqlite: "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                                            postgres: "SELECT seq FROM event_counter")
 
     /// The newest seq pruning has deleted: a client resuming from below it may have missed
     /// events.
     public func prunedThrough() throws -> Int64 {
-        try connection.statement("SELECT pruned_through FROM event_log WHERE id = 1").first { $0.int(0) } ?? 0
+        try database.statement("SELECT pruned_through FROM event_log WHERE id = 1").first { $0.int(0) } ?? 0
     }
 
     /// Up to `limit` events after `seq`, for any audience, ascending: what the relay fans out.
     public func events(after seq: Int64, limit: Int) throws -> EventPage {
-        try connection.read {
-            let rows = try connection.statement("SELECT \(Self.eventColumns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+        try database.read {
+            let rows = try database.statement("SELECT \(Self.eventColumns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
                 .rows([.integer(seq), .integer(Int64(limit))], Self.eventRow)
             return EventPage(events: try render(rows), through: rows.last?.seq ?? seq, isLast: rows.count < limit)
         }
@@ -56,7 +66,7 @@ extension Store {
         precondition(through - after <= Self.eventWindow, "read the event stream window by window")
         let columns = Self.eventColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespaces) }
             .joined(separator: ", ")
-        let rows = try connection.statement("""
+        let rows = try database.statement("""
             SELECT \(columns) FROM chat_members m
             JOIN events e ON e.audience = 'chat' AND e.chat_id = m.chat_id AND e.seq > ?1 AND e.seq <= ?2
             WHERE m.user_id = ?3 AND e.seq >= m.joined_seq
@@ -66,7 +76,7 @@ extension Store {
             UNION ALL
             SELECT \(columns) FROM events e
             WHERE e.audience = 'contacts' AND e.seq > ?1 AND e.seq <= ?2 AND e.user_id IN (
-                SELECT ?3 UNION
+                SELECT CAST(?3 AS BIGINT) UNION
                 SELECT other.user_id FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
                 WHERE mine.user_id = ?3)
             ORDER BY 1
@@ -78,18 +88,19 @@ extension Store {
     /// far it went; returns how many it deleted. Messages are never touched.
     public func pruneEvents(olderThan age: Int64, limit: Int) throws -> Int {
         let cutoff = StoredTime.string(secondsSince1970: Int64(time(nil)) - age)
-        return try connection.write {
-            guard let last = try connection.statement("""
-                SELECT max(seq) FROM (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?)
+        return try database.write {
+            guard let last = try database.statement("""
+                SELECT max(seq) FROM (SELECT seq FROM events WHERE created_at < ? ORDER BY seq LIMIT ?) AS old
                 """).first([.text(cutoff), .integer(Int64(limit))], { $0.optionalInt(0) }) ?? nil
             else { return 0 }
-            try connection.statement("DELETE FROM events WHERE seq <= ?").run([.integer(last)])
-            let deleted = connection.changes
-            try connection.statement("UPDATE event_log SET pruned_through = max(pruned_through, ?) WHERE id = 1")
-                .run([.integer(last)])
+            let deleted = try database.statement("DELETE FROM events WHERE seq <= ?").run([.integer(last)])
+            try database.statement(Self.prunedThroughMoved).run([.integer(last)])
             return deleted
         }
     }
+
+    private static let prunedThroughMoved: SQL =
+        "UPDATE event_log SET pruned_through = \(.greatest("pruned_through", "?")) WHERE id = 1"
 
     // MARK: Rendering
 

@@ -15,25 +15,25 @@ extension Store {
     /// Records a completed upload.
     public func insertFile(uploaderID: Int64, kind: StoredFile.Kind, storedName: String, filename: String,
                            mimeType: String?, sizeBytes: Int64) throws -> StoredFile {
-        try connection.write {
-            try connection.statement("""
+        try database.write {
+            guard let id = try database.insert("""
                 INSERT INTO files (uploader_id, kind, stored_name, filename, mime_type, size_bytes)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """).run([.integer(uploaderID), .text(kind.rawValue), .text(storedName), .text(filename),
-                          SQLValue(mimeType), .integer(sizeBytes)])
-            let id = connection.lastInsertRowID
+                """, [.integer(uploaderID), .text(kind.rawValue), .text(storedName), .text(filename),
+                      SQLValue(mimeType), .integer(sizeBytes)], returning: "id")
+            else { throw StorageError(code: 0, message: "file insert stored no row") }
             guard let file = try file(id: id) else { throw StorageError(code: 0, message: "file vanished after insert") }
             return file
         }
     }
 
     public func file(id: Int64) throws -> StoredFile? {
-        try connection.statement("SELECT \(Self.fileColumns) FROM files WHERE id = ?")
+        try database.statement("SELECT \(Self.fileColumns) FROM files WHERE id = ?")
             .first([.integer(id)]) { Self.file($0) }
     }
 
     public func file(storedName: String) throws -> StoredFile? {
-        try connection.statement("SELECT \(Self.fileColumns) FROM files WHERE stored_name = ?")
+        try database.statement("SELECT \(Self.fileColumns) FROM files WHERE stored_name = ?")
             .first([.text(storedName)]) { Self.file($0) }
     }
 }

@@ -7,7 +7,7 @@ import Domain
 extension Store {
     /// The members of a chat `userID` belongs to, longest-standing first.
     public func chatMembers(chatID: Int64, userID: Int64) throws -> [ChatMember] {
-        try connection.read {
+        try database.read {
             let chat = try accessibleChat(id: chatID, userID: userID)
             guard chat.kind == .group else { throw MessengerError.invalid("a direct chat has no members to manage") }
             return try members(of: chatID)
@@ -17,7 +17,7 @@ extension Store {
     /// Adds `userIDs` (ids already in the group are left as they are); owner or admin only.
     /// Returns the members after it.
     public func addMembers(chatID: Int64, by actorID: Int64, userIDs: [Int64]) throws -> [ChatMember] {
-        try connection.write {
+        try database.write {
             try requireGroupRole(chatID: chatID, actorID: actorID, [.owner, .admin], to: "add members")
             let present = Set(try members(chatID: chatID))
             let adding = Array(Set(userIDs).subtracting(present)).sorted()
@@ -26,16 +26,13 @@ extension Store {
             }
             guard !adding.isEmpty else { return try members(of: chatID) }
             let list = SQLValue.idList(adding)
-            let known = Set(try connection.statement("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))")
-                .rows([list]) { $0.int(0) })
+            let known = Set(try database.statement(Self.usersFound).rows([list]) { $0.int(0) })
             let unknown = adding.filter { !known.contains($0) }
             guard unknown.isEmpty else {
                 throw MessengerError.invalid("unknown user ids: " + unknown.prefix(5).map(String.init).joined(separator: ", "))
             }
             let seq = try appendEvent(.chat, .chat(chatID))
-            try connection.statement("""
-                INSERT INTO chat_members (chat_id, user_id, joined_seq) SELECT ?, value, ? FROM json_each(?)
-                """).run([.integer(chatID), .integer(seq), list])
+            try database.statement(Self.membersInserted).run([.integer(chatID), .integer(seq), list])
             return try members(of: chatID)
         }
     }
@@ -44,7 +41,7 @@ extension Store {
     /// Removing takes an owner or admin, and an admin removes members only. When the owner
     /// leaves, the longest-standing admin — else member — becomes the owner.
     public func removeMember(chatID: Int64, userID: Int64, by actorID: Int64) throws {
-        try connection.write {
+        try database.write {
             let actorRole = try requireGroupRole(chatID: chatID, actorID: actorID, ChatRole.allCases, to: "change members")
             guard let targetRole = try role(chatID: chatID, userID: userID) else {
                 throw MessengerError.notFound("user \(userID) is not a member of chat \(chatID)")
@@ -56,10 +53,10 @@ extension Store {
                 case (.member, _): throw MessengerError.forbidden("only the group's owner or an admin may remove members")
                 }
             }
-            try connection.statement("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?")
+            try database.statement("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?")
                 .run([.integer(chatID), .integer(userID)])
             if targetRole == .owner {
-                try connection.statement("""
+                try database.statement("""
                     UPDATE chat_members SET role = 'owner' WHERE chat_id = ?1 AND user_id = (
                         SELECT user_id FROM chat_members WHERE chat_id = ?1
                         ORDER BY role = 'admin' DESC, joined_at, joined_seq, user_id LIMIT 1)
@@ -75,7 +72,7 @@ extension Store {
     /// Sets a member's role; the owner only. Making someone the owner hands ownership over:
     /// the old owner becomes an admin.
     public func setRole(chatID: Int64, userID: Int64, role newRole: ChatRole, by actorID: Int64) throws -> ChatMember {
-        try connection.write {
+        try database.write {
             try requireGroupRole(chatID: chatID, actorID: actorID, [.owner], to: "change roles")
             guard try role(chatID: chatID, userID: userID) != nil else {
                 throw MessengerError.notFound("user \(userID) is not a member of chat \(chatID)")
@@ -86,10 +83,10 @@ extension Store {
                 }
             } else {
                 if newRole == .owner {
-                    try connection.statement("UPDATE chat_members SET role = 'admin' WHERE chat_id = ? AND user_id = ?")
+                    try database.statement("UPDATE chat_members SET role = 'admin' WHERE chat_id = ? AND user_id = ?")
                         .run([.integer(chatID), .integer(actorID)])
                 }
-                try connection.statement("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?")
+                try database.statement("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?")
                     .run([.text(newRole.rawValue), .integer(chatID), .integer(userID)])
             }
             try appendEvent(.chat, .chat(chatID))
@@ -102,17 +99,22 @@ extension Store {
 
     /// Renames a group; owner or admin.
     public func renameChat(chatID: Int64, name: String, by actorID: Int64) throws -> Chat {
-        try connection.write {
+        try database.write {
             try requireGroupRole(chatID: chatID, actorID: actorID, [.owner, .admin], to: "rename the group")
-            try connection.statement("UPDATE chats SET name = ? WHERE id = ?").run([.text(name), .integer(chatID)])
+            try database.statement("UPDATE chats SET name = ? WHERE id = ?").run([.text(name), .integer(chatID)])
             try appendEvent(.chat, .chat(chatID))
             guard let chat = try chat(id: chatID) else { throw StorageError(code: 0, message: "chat vanished") }
             return chat
         }
     }
 
+    private static let membersInserted: SQL = """
+        INSERT INTO chat_members (chat_id, user_id, joined_seq)
+        SELECT CAST(?1 AS BIGINT), ids.value, CAST(?2 AS BIGINT) FROM \(.idRows("?3")) ids
+        """
+
     private func members(of chatID: Int64) throws -> [ChatMember] {
-        try connection.statement("""
+        try database.statement("""
             SELECT user_id, role, joined_at FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id
             """).rows([.integer(chatID)]) {
                 ChatMember(userID: $0.int(0), role: ChatRole(rawValue: $0.string(1)) ?? .member, joinedAt: $0.string(2))

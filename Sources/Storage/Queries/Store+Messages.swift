@@ -44,7 +44,7 @@ public struct PostedMessage: Sendable, Equatable {
 extension Store {
     /// Message rows joined with their files; one row per (message, file), in order. Deleted
     /// messages are left out by `inner`, which selects from `liveMessages`.
-    private static func messageSelect(inner: String, order: String = "ASC") -> String {
+    private static func messageSelect(inner: SQL, order: String = "ASC") -> SQL {
         """
         SELECT m.id, m.chat_id, m.sender_id, m.content, m.created_at, m.reply_to_id, m.edited_at,
                f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes, f.created_at
@@ -56,14 +56,12 @@ extension Store {
     }
 
     /// Messages that were not deleted, for the `inner` queries of `messageSelect`.
-    private static let liveMessages = "(SELECT * FROM messages WHERE deleted_at IS NULL)"
+    private static let liveMessages = "(SELECT * FROM messages WHERE deleted_at IS NULL) AS live"
 
     /// Reads the rows of `messageSelect` into messages, with their reactions.
-    private func messages(_ statement: Statement, _ values: [SQLValue]) throws -> [Message] {
+    private func messages(_ query: Query, _ values: [SQLValue]) throws -> [Message] {
         var result: [Message] = []
-        try statement.bind(values)
-        while try statement.step() {
-            let row = Row(statement: statement)
+        try query.scan(values) { row in
             let id = row.int(0)
             if result.last?.id != id {
                 result.append(Message(id: id, chatID: row.int(1), senderID: row.int(2), content: row.optionalString(3),
@@ -73,6 +71,7 @@ extension Store {
             if row.optionalInt(7) != nil {
                 result[result.count - 1].files.append(Self.file(row, offset: 7))
             }
+            return true
         }
         try attachReactions(to: &result)
         return result
@@ -84,12 +83,7 @@ extension Store {
         guard !messages.isEmpty else { return }
         let list = SQLValue.idList(messages.map(\.id))
         var byMessage: [Int64: [StoredFile]] = [:]
-        try connection.statement("""
-            SELECT mf.message_id, f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes,
-                   f.created_at
-            FROM message_files mf JOIN files f ON f.id = mf.file_id
-            WHERE mf.message_id IN (SELECT value FROM json_each(?)) ORDER BY mf.message_id, mf.position
-            """).rows([list]) { row in (row.int(0), Self.file(row, offset: 1)) }
+        try database.statement(Self.filesOfMessages).rows([list]) { row in (row.int(0), Self.file(row, offset: 1)) }
             .forEach { messageID, file in byMessage[messageID, default: []].append(file) }
         guard !byMessage.isEmpty else { return }
         for index in messages.indices {
@@ -103,12 +97,7 @@ extension Store {
         guard !messages.isEmpty else { return }
         let list = SQLValue.idList(messages.map(\.id))
         var byMessage: [Int64: [Reaction]] = [:]
-        let rows = try connection.statement("""
-            SELECT message_id, emoji, count(*), group_concat(user_id)
-            FROM (SELECT * FROM reactions WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY seq)
-            GROUP BY message_id, emoji ORDER BY message_id, min(seq)
-            """).rows([list]) { row in
-                // SQLite 3.40 concatenates in the order the ordered subquery yields its rows.
+        let rows = try database.statement(Self.reactionsOfMessages).rows([list]) { row in
                 let ids = row.string(3).split(separator: ",").prefix(Reaction.maxListedUsers).compactMap { Int64($0) }
                 return (row.int(0), Reaction(emoji: row.string(1), count: row.int(2), userIDs: ids))
             }
@@ -119,45 +108,66 @@ extension Store {
         }
     }
 
+    private static let filesOfMessages: SQL = """
+        SELECT mf.message_id, f.id, f.uploader_id, f.kind, f.stored_name, f.filename, f.mime_type, f.size_bytes,
+               f.created_at
+        FROM message_files mf JOIN files f ON f.id = mf.file_id
+        WHERE mf.message_id IN \(.ids("?")) ORDER BY mf.message_id, mf.position
+        """
+
+    /// Each message's reactions per emoji, users in the order they reacted (SQLite 3.40
+    /// concatenates in the order the ordered subquery yields its rows).
+    private static let reactionsOfMessages: SQL = """
+        SELECT message_id, emoji, count(*), \(.joinedIDs("user_id", orderedBy: "seq"))
+        FROM (SELECT * FROM reactions WHERE message_id IN \(.ids("?")) ORDER BY seq) AS r
+        GROUP BY message_id, emoji ORDER BY message_id, min(seq)
+        """
+
     /// One page of a chat's history, ascending by id. Membership is the caller's to check.
     public func messages(chatID: Int64, query: MessageQuery) throws -> [Message] {
         let limit = SQLValue.integer(Int64(query.limit))
         let before = SQLValue.integer(query.beforeID ?? Int64.max)
-        return try connection.read {
+        return try database.read {
             if let after = query.afterID {
-                let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?"
-                return try messages(connection.statement(Self.messageSelect(inner: inner)),
-                                    [.integer(chatID), .integer(after), before, limit])
+                return try messages(database.statement(Self.messagesAfter), [.integer(chatID), .integer(after), before, limit])
             }
-            let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-            return try messages(connection.statement(Self.messageSelect(inner: inner)),
-                                [.integer(chatID), before, limit])
+            return try messages(database.statement(Self.messagesBefore), [.integer(chatID), before, limit])
         }
     }
 
     /// The messages with these ids that were not deleted, ascending.
     public func messages(ids: [Int64]) throws -> [Message] {
         guard !ids.isEmpty else { return [] }
-        let list = SQLValue.idList(ids)
-        let inner = "SELECT * FROM \(Self.liveMessages) WHERE id IN (SELECT value FROM json_each(?))"
-        return try messages(connection.statement(Self.messageSelect(inner: inner)), [list])
+        return try messages(database.statement(Self.messagesByIDs), [SQLValue.idList(ids)])
     }
 
     /// The newest message of a chat that was not deleted.
     public func lastMessage(chatID: Int64) throws -> Message? {
-        let inner = "SELECT * FROM \(Self.liveMessages) WHERE chat_id = ? ORDER BY id DESC LIMIT 1"
-        return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(chatID)]).first
+        try messages(database.statement(Self.newestMessage), [.integer(chatID)]).first
     }
 
     public func message(id: Int64) throws -> Message? {
-        let inner = "SELECT * FROM \(Self.liveMessages) WHERE id = ?"
-        return try messages(connection.statement(Self.messageSelect(inner: inner)), [.integer(id)]).first
+        try messages(database.statement(Self.messageByID), [.integer(id)]).first
     }
+
+    private static let messagesAfter = messageSelect(inner: """
+        SELECT * FROM \(liveMessages) WHERE chat_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?
+        """)
+    private static let messagesBefore = messageSelect(inner: """
+        SELECT * FROM \(liveMessages) WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?
+        """)
+    private static let messagesByIDs = messageSelect(inner: """
+        SELECT * FROM \(liveMessages) WHERE id IN \(.ids("?"))
+        """)
+    private static let newestMessage = messageSelect(inner: """
+        SELECT * FROM \(liveMessages) WHERE chat_id = ? ORDER BY id DESC LIMIT 1
+        """)
+    private static let messageByID = messageSelect(inner: "SELECT * FROM \(liveMessages) WHERE id = ?")
 
     /// Stores one message in its own transaction; with `sendLimit`, only if the sender's
     /// send bucket has a token (else `MessengerError.rateLimited`, and nothing is stored).
     public func post(_ outgoing: OutgoingMessage, sendLimit: RateLimit? = nil) throws -> PostedMessage {
-        try connection.write {
+        try database.write {
             try drawSendToken(for: outgoing, sendLimit, now: Store.rateClock())
             let posted = try insert(outgoing)
             if posted.isNew { try indexForSearch([posted.message.id]) }
@@ -178,7 +188,7 @@ extension Store {
     public func post(_ batch: [OutgoingMessage], sendLimit: RateLimit? = nil) -> [Result<PostedMessage, any Error>] {
         var results: [Result<PostedMessage, any Error>] = []
         do {
-            try connection.write {
+            try database.write {
                 let now = Store.rateClock()
                 // A big batch (the relay's rounds under load) draws all its tokens in two
                 // statements; a small one (FCGIApp's, a few sends) one UPDATE per send, cheaper
@@ -252,7 +262,7 @@ extension Store {
             files.append(file)
         }
         if let replyToID = draft.replyToID {
-            let sameChat = try connection.statement("""
+            let sameChat = try database.statement("""
                 SELECT 1 FROM messages WHERE id = ? AND chat_id = ? AND deleted_at IS NULL
                 """).first([.integer(replyToID), .integer(outgoing.chatID)]) { _ in true } ?? false
             guard sameChat else {
@@ -260,15 +270,15 @@ extension Store {
             }
         }
         let createdAt = StoredTime.now()
-        try connection.statement("""
+        let inserted = try database.insert("""
             INSERT INTO messages (chat_id, sender_id, content, nonce, reply_to_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
-            """).run([.integer(outgoing.chatID), .integer(outgoing.senderID), SQLValue(draft.content),
-                      SQLValue(draft.nonce), SQLValue(draft.replyToID), .text(createdAt)])
-        guard connection.changes == 1 else {
+            """, [.integer(outgoing.chatID), .integer(outgoing.senderID), SQLValue(draft.content),
+                  SQLValue(draft.nonce), SQLValue(draft.replyToID), .text(createdAt)], returning: "id")
+        guard let id = inserted else {
             // The sender used this nonce before: that message is the answer, stored once.
             guard let nonce = draft.nonce,
-                  let existingID = try connection.statement("SELECT id FROM messages WHERE sender_id = ? AND nonce = ?")
+                  let existingID = try database.statement("SELECT id FROM messages WHERE sender_id = ? AND nonce = ?")
                       .first([.integer(outgoing.senderID), .text(nonce)], { $0.int(0) })
             else { throw StorageError(code: 0, message: "insert stored no row") }
             guard let existing = try message(id: existingID) else {
@@ -276,11 +286,10 @@ extension Store {
             }
             return PostedMessage(message: existing, isNew: false, seq: nil)
         }
-        let id = connection.lastInsertRowID
         // Your own send is read by you: it moves your marker.
-        try connection.statement("UPDATE chat_members SET last_read_id = ?1 WHERE chat_id = ?2 AND user_id = ?3")
+        try database.statement("UPDATE chat_members SET last_read_id = ?1 WHERE chat_id = ?2 AND user_id = ?3")
             .run([.integer(id), .integer(outgoing.chatID), .integer(outgoing.senderID)])
-        let link = try connection.statement("INSERT INTO message_files (message_id, position, file_id) VALUES (?, ?, ?)")
+        let link = try database.statement("INSERT INTO message_files (message_id, position, file_id) VALUES (?, ?, ?)")
         for (position, file) in files.enumerated() {
             try link.run([.integer(id), .integer(Int64(position)), .integer(file.id)])
         }

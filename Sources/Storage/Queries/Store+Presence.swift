@@ -13,13 +13,13 @@ extension Store {
                                relay: Int = 1) throws -> [(presence: Presence, changed: Bool)] {
         guard !changes.isEmpty else { return [] }
         let now = StoredTime.now()
-        return try connection.write {
-            let before = try connection.statement("SELECT online FROM presence WHERE user_id = ?")
-            let join = try connection.statement("INSERT OR IGNORE INTO presence_relays (user_id, relay) VALUES (?, ?)")
-            let leave = try connection.statement("DELETE FROM presence_relays WHERE user_id = ? AND relay = ?")
-            let upsert = try connection.statement("""
+        return try database.write {
+            let before = try database.statement("SELECT online FROM presence WHERE user_id = ?")
+            let join = try database.statement("INSERT INTO presence_relays (user_id, relay) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            let leave = try database.statement("DELETE FROM presence_relays WHERE user_id = ? AND relay = ?")
+            let upsert = try database.statement("""
                 INSERT INTO presence (user_id, online, last_seen)
-                VALUES (?1, EXISTS (SELECT 1 FROM presence_relays WHERE user_id = ?1), ?2)
+                VALUES (?1, CASE WHEN EXISTS (SELECT 1 FROM presence_relays WHERE user_id = ?1) THEN 1 ELSE 0 END, ?2)
                 ON CONFLICT (user_id) DO UPDATE SET online = excluded.online, last_seen = excluded.last_seen
                 RETURNING online
                 """)
@@ -38,10 +38,10 @@ extension Store {
     /// was last seen now. Instance 1 also takes back the shares of relays beyond
     /// `relayInstances` (a deployment that shrank).
     public func resetPresence(relay: Int = 1, relayInstances: Int = 1) throws {
-        try connection.write {
-            try connection.statement("DELETE FROM presence_relays WHERE relay = ?1 OR (?1 = 1 AND relay > ?2)")
+        try database.write {
+            try database.statement("DELETE FROM presence_relays WHERE relay = ?1 OR (?1 = 1 AND relay > ?2)")
                 .run([.integer(Int64(relay)), .integer(Int64(relayInstances))])
-            try connection.statement("""
+            try database.statement("""
                 UPDATE presence SET online = 0, last_seen = ?
                 WHERE online = 1 AND NOT EXISTS (SELECT 1 FROM presence_relays r WHERE r.user_id = presence.user_id)
                 """).run([.text(StoredTime.now())])
@@ -50,7 +50,7 @@ extension Store {
 
     /// The stored presence of `userID` (offline with `last_seen` null if never seen).
     public func presence(of userID: Int64) throws -> Presence {
-        let rows = try connection.statement("SELECT online, last_seen FROM presence WHERE user_id = ?")
+        let rows = try database.statement("SELECT online, last_seen FROM presence WHERE user_id = ?")
             .rows([.integer(userID)]) { Presence(userID: userID, online: $0.int(0) == 1, lastSeen: $0.optionalString(1)) }
         return rows.first ?? Presence(userID: userID, online: false, lastSeen: nil)
     }
@@ -59,17 +59,21 @@ extension Store {
     /// the others are left out. A user never seen is offline with `last_seen` null.
     public func presence(of userIDs: [Int64], visibleTo viewerID: Int64) throws -> [Presence] {
         let list = SQLValue.idList(userIDs)
-        return try connection.statement("""
-            SELECT u.value, coalesce(p.online, 0), p.last_seen FROM json_each(?1) u
-            LEFT JOIN presence p ON p.user_id = u.value
-            WHERE u.value = ?2 OR EXISTS (
-                SELECT 1 FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
-                WHERE mine.user_id = ?2 AND other.user_id = u.value)
-            ORDER BY u.key
-            """).rows([list, .integer(viewerID)]) {
+        return try database.statement(Self.presenceVisible).rows([list, .integer(viewerID)]) {
                 Presence(userID: $0.int(0), online: $0.int(1) == 1, lastSeen: $0.optionalString(2))
             }
     }
+}
+
+extension Store {
+    private static let presenceVisible: SQL = """
+        SELECT u.value, coalesce(p.online, 0), p.last_seen FROM \(.idRows("?1")) u
+        LEFT JOIN presence p ON p.user_id = u.value
+        WHERE u.value = ?2 OR EXISTS (
+            SELECT 1 FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id
+            WHERE mine.user_id = ?2 AND other.user_id = u.value)
+        ORDER BY u.key
+        """
 }
 
 /// `{user_id, online, last_seen}`: the PRESENCE frame's `d` and `GET /presence`'s entries.

@@ -14,7 +14,7 @@ extension Store {
     /// bucket is empty (nothing is taken then).
     public func takeRateToken(_ limit: RateLimit, _ bucket: RateBucket, key: String,
                               now: Double = Store.rateClock()) throws -> RateLimited? {
-        try connection.write { try drawRateToken(limit, bucket, key: key, now: now) }
+        try database.write { try drawRateToken(limit, bucket, key: key, now: now) }
     }
 
     /// Takes one token inside the caller's transaction, or returns the refusal and takes
@@ -28,20 +28,25 @@ extension Store {
     /// refills nothing rather than counting the same time twice.
     func drawRateToken(_ limit: RateLimit, _ bucket: RateBucket, key: String, now: Double) throws -> RateLimited? {
         let values: [SQLValue] = [.text(bucket.rawValue), .text(key), .real(limit.burst), .real(now), .real(limit.rate)]
-        try connection.statement("""
-            UPDATE rate_buckets
-            SET tokens = min(?3, tokens + max(0, ?4 - updated_at) * ?5) - 1, updated_at = max(updated_at, ?4)
-            WHERE name = ?1 AND key = ?2 AND min(?3, tokens + max(0, ?4 - updated_at) * ?5) >= 1
-            """).run(values)
-        guard connection.changes == 0 else { return nil }
-        try connection.statement("""
-            INSERT INTO rate_buckets (name, key, tokens, updated_at) VALUES (?1, ?2, ?3 - 1, ?4)
+        guard try database.statement(Self.tokenDrawn).run(values) == 0 else { return nil }
+        let inserted = try database.statement("""
+            INSERT INTO rate_buckets (name, key, tokens, updated_at) VALUES (?1, ?2, CAST(?3 AS DOUBLE PRECISION) - 1, ?4)
             ON CONFLICT (name, key) DO NOTHING
             """).run(Array(values.prefix(4)))
-        guard connection.changes == 0 else { return nil }
+        guard inserted == 0 else { return nil }
         let tokens = try rateTokens(limit, bucket, key: key, now: now)
         return RateLimited(retryAfter: limit.wait(from: tokens), what: bucket.noun)
     }
+
+    /// The bucket refilled since its last write, less the token, if it has one: `?1` name,
+    /// `?2` key, `?3` burst, `?4` now, `?5` rate.
+    private static let tokenDrawn: SQL = """
+        UPDATE rate_buckets
+        SET tokens = \(refilled) - 1, updated_at = \(.greatest("updated_at", "?4"))
+        WHERE name = ?1 AND key = ?2 AND \(refilled) >= 1
+        """
+    private static let refilled = SQL(sqlite: "min(?3, tokens + max(0, ?4 - updated_at) * ?5)",
+                                      postgres: "least(?3, tokens + greatest(0, ?4 - updated_at) * ?5)")
 
     /// Takes one token from the send bucket of each entry of `senders` (a sender appears once
     /// per send, in the order of the sends), inside the caller's transaction: the answer for
@@ -51,10 +56,7 @@ extension Store {
     /// at load, a tenth of its storage thread against 4.6 %, BENCHMARKS.md "Issue 16,
     /// closed"). Exact because the caller holds the write lock from the read to the write.
     func drawSendTokens(_ limit: RateLimit, senders: [Int64], now: Double) throws -> [RateLimited?] {
-        let stored = try connection.statement("""
-            SELECT CAST(key AS INTEGER), tokens, updated_at FROM rate_buckets
-            WHERE name = ? AND key IN (SELECT CAST(value AS TEXT) FROM json_each(?))
-            """).rows([.text(RateBucket.send.rawValue), SQLValue.idList(Set(senders))]) {
+        let stored = try database.statement(Self.sendBuckets).rows([.text(RateBucket.send.rawValue), SQLValue.idList(Set(senders))]) {
             (sender: $0.int(0), tokens: $0.double(1), updatedAt: $0.double(2))
         }
         var updatedAt: [Int64: Double] = [:]
@@ -77,13 +79,26 @@ extension Store {
         // clock never moves back.
         guard !drawn.isEmpty else { return answers }
         let rows = drawn.map { "[\($0),\(tokens[$0]!),\(max(now, updatedAt[$0] ?? now))]" }
-        try connection.statement("""
-            INSERT INTO rate_buckets (name, key, tokens, updated_at)
-            SELECT ?1, CAST(value ->> 0 AS TEXT), value ->> 1, value ->> 2 FROM json_each(?2) WHERE true
-            ON CONFLICT (name, key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
-            """).run([.text(RateBucket.send.rawValue), .text("[" + rows.joined(separator: ",") + "]")])
+        try database.statement(Self.sendBucketsWritten).run([.text(RateBucket.send.rawValue), .text("[" + rows.joined(separator: ",") + "]")])
         return answers
     }
+
+    private static let sendBuckets: SQL = """
+        SELECT CAST(key AS BIGINT), tokens, updated_at FROM rate_buckets
+        WHERE name = ? AND key IN (SELECT CAST(ids.value AS TEXT) FROM \(.idRows("?")) ids)
+        """
+    /// `?2`: a JSON array of `[sender, tokens, updated_at]`. (`WHERE true` tells SQLite's
+    /// parser that `ON CONFLICT` is the upsert's, not a join's.)
+    private static let sendBucketsWritten = SQL(sqlite: """
+        INSERT INTO rate_buckets (name, key, tokens, updated_at)
+        SELECT ?1, CAST(value ->> 0 AS TEXT), value ->> 1, value ->> 2 FROM json_each(?2) WHERE true
+        ON CONFLICT (name, key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+        """, postgres: """
+        INSERT INTO rate_buckets (name, key, tokens, updated_at)
+        SELECT CAST(?1 AS TEXT), value ->> 0, CAST(value ->> 1 AS DOUBLE PRECISION), CAST(value ->> 2 AS DOUBLE PRECISION)
+        FROM json_array_elements(CAST(?2 AS json)) AS value
+        ON CONFLICT (name, key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+        """)
 
     /// The refusal `takeRateToken` would give now, without taking anything: a cheap check
     /// before work that would be wasted on a refused action (creating a direct chat for a
@@ -96,7 +111,7 @@ extension Store {
 
     /// The bucket's tokens at `now`, refilled since it was last written; full when new.
     func rateTokens(_ limit: RateLimit, _ bucket: RateBucket, key: String, now: Double) throws -> Double {
-        let stored = try connection.statement("SELECT tokens, updated_at FROM rate_buckets WHERE name = ? AND key = ?")
+        let stored = try database.statement("SELECT tokens, updated_at FROM rate_buckets WHERE name = ? AND key = ?")
             .first([.text(bucket.rawValue), .text(key)]) { ($0.double(0), $0.double(1)) }
         guard let (tokens, updatedAt) = stored else { return limit.burst }
         return limit.refilled(tokens, elapsed: now - updatedAt)
@@ -111,15 +126,14 @@ extension Store {
     /// deleted by primary key; one touched since the scan is kept.
     @discardableResult
     public func pruneRateBuckets(untouchedSince before: Double, limit: Int = 5_000) throws -> Int {
-        let idle = try connection.statement("SELECT name, key FROM rate_buckets WHERE updated_at < ? LIMIT ?")
+        let idle = try database.statement("SELECT name, key FROM rate_buckets WHERE updated_at < ? LIMIT ?")
             .rows([.real(before), .integer(Int64(limit))]) { ($0.string(0), $0.string(1)) }
         guard !idle.isEmpty else { return 0 }
-        return try connection.write {
-            let delete = try connection.statement("DELETE FROM rate_buckets WHERE name = ? AND key = ? AND updated_at < ?")
+        return try database.write {
+            let delete = try database.statement("DELETE FROM rate_buckets WHERE name = ? AND key = ? AND updated_at < ?")
             var deleted = 0
             for (name, key) in idle {
-                try delete.run([.text(name), .text(key), .real(before)])
-                deleted += connection.changes
+                deleted += try delete.run([.text(name), .text(key), .real(before)])
             }
             return deleted
         }

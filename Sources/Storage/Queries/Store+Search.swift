@@ -23,12 +23,12 @@ extension Store {
     /// of other chats.
     public func search(_ query: SearchQuery, userID: Int64, chatID: Int64? = nil, beforeID: Int64? = nil,
                        limit: Int = Store.defaultSearchLimit) throws -> SearchPage {
-        try connection.read {
+        try database.read {
             let chats: [Int64]
             if let chatID {
                 chats = [try accessibleChat(id: chatID, userID: userID).id]
             } else {
-                chats = try connection.statement("SELECT chat_id FROM chat_members WHERE user_id = ?")
+                chats = try database.statement("SELECT chat_id FROM chat_members WHERE user_id = ?")
                     .rows([.integer(userID)]) { $0.int(0) }
             }
             guard !chats.isEmpty else { return SearchPage(messages: [], nextBeforeID: nil) }
@@ -39,28 +39,20 @@ extension Store {
                 let members = Set(chats)
                 var cursor = beforeID ?? Int64.max
                 var scanned = 0
-                let scan = try connection.statement("""
-                    SELECT f.rowid, m.chat_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
-                    WHERE messages_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?
-                    """)
-                try scan.bind([.text(Self.matchExpression(query, chats: nil)), .integer(cursor),
-                               .integer(Int64(Self.searchScanRows))])
-                defer { scan.reset() }
-                while ids.count < wanted, try scan.step() {
-                    let row = Row(statement: scan)
-                    cursor = row.int(0)
-                    scanned += 1
-                    if members.contains(row.int(1)) { ids.append(cursor) }
-                }
+                try database.statement(Self.searchScan)
+                    .scan(searchValues(query, chats: nil, below: cursor, limit: Self.searchScanRows)) { row in
+                        cursor = row.int(0)
+                        scanned += 1
+                        if members.contains(row.int(1)) { ids.append(cursor) }
+                        return ids.count < wanted
+                    }
                 if ids.count < wanted && scanned == Self.searchScanRows {
-                    ids += try connection.statement("""
-                        SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?
-                        """).rows([.text(Self.matchExpression(query, chats: chats)), .integer(cursor),
-                                   .integer(Int64(wanted - ids.count))]) { $0.int(0) }
+                    ids += try database.statement(Self.searchInChats)
+                        .rows(searchValues(query, chats: chats, below: cursor, limit: wanted - ids.count)) { $0.int(0) }
                 }
             } catch let error as StorageError where error.primaryCode == SQLITE_ERROR {
-                // The expression is built from parsed terms, so FTS5 should never refuse it;
-                // if it does, the query is still the client's to change, not a server fault.
+                // The expression is built from parsed terms, so the index should never refuse
+                // it; if it does, the query is still the client's to change, not a server fault.
                 throw MessengerError.invalid("q cannot be searched; use words, prefixes (hel*) and \"quoted phrases\"")
             }
             let page = ids.prefix(limit)
@@ -68,6 +60,47 @@ extension Store {
             // is found; read in one go, then turned newest first.
             let messages = try self.messages(ids: Array(page)).reversed()
             return SearchPage(messages: Array(messages), nextBeforeID: ids.count > limit ? page.last : nil)
+        }
+    }
+
+    /// The first pass: the matches of the words alone, newest first, with their chats. The
+    /// second: the matches in the caller's chats. On SQLite, FTS5's `messages_fts` (the chats
+    /// as `c<id>` tokens of its `chat` column, in the MATCH expression); on PostgreSQL, the
+    /// `tsvector` table of migration 004, whose GIN index holds the chat id beside the words
+    /// (migrations/postgres/README.md, "Search").
+    private static let searchScan = SQL(sqlite: """
+        SELECT f.rowid, m.chat_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
+        WHERE messages_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?
+        """, postgres: """
+        SELECT message_id, chat_id FROM messages_fts
+        WHERE body @@ \(postgresSearchQuery) AND message_id < ?3 ORDER BY message_id DESC LIMIT ?4
+        """)
+    private static let searchInChats = SQL(sqlite: """
+        SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?
+        """, postgres: """
+        SELECT message_id FROM messages_fts
+        WHERE chat_id = ANY(ARRAY\(SQL.Fragment.ids("?5").postgres)) AND body @@ \(postgresSearchQuery)
+          AND message_id < ?3 ORDER BY message_id DESC LIMIT ?4
+        """)
+    /// The terms (`?1`, a JSON array of their texts) and whether each is a prefix (`?2`).
+    private static let postgresSearchQuery = """
+        messenger_search_query(ARRAY(SELECT json_array_elements_text(CAST(?1 AS json))),
+                               ARRAY(SELECT CAST(value AS BOOLEAN) FROM json_array_elements_text(CAST(?2 AS json)) AS value))
+        """
+
+    /// The values of `searchScan` and `searchInChats` (with `chats`) in this dialect.
+    private func searchValues(_ query: SearchQuery, chats: [Int64]?, below cursor: Int64, limit: Int) -> [SQLValue] {
+        let page: [SQLValue] = [.integer(cursor), .integer(Int64(limit))]
+        switch database.dialect {
+        case .sqlite:
+            return [.text(Self.matchExpression(query, chats: chats))] + page
+        case .postgres:
+            var terms = JSONWriter(capacity: 64)
+            terms.array(query.terms.map { JSON.string($0.text) })
+            var prefixes = JSONWriter(capacity: 16)
+            prefixes.array(query.terms.map { JSON.bool($0.isPrefix) })
+            return [.text(String(decoding: terms.bytes, as: UTF8.self)), .text(String(decoding: prefixes.bytes, as: UTF8.self))]
+                + page + (chats.map { [SQLValue.idList($0)] } ?? [])
         }
     }
 
@@ -96,10 +129,12 @@ extension Store {
     /// (migration 007). Messages without content (files only) are not indexed.
     func indexForSearch(_ ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
-        try connection.statement("""
-            INSERT INTO messages_fts (rowid, body, chat)
-            SELECT id, content, 'c' || chat_id FROM messages
-            WHERE id IN (SELECT value FROM json_each(?)) AND content IS NOT NULL AND deleted_at IS NULL
-            """).run([SQLValue.idList(ids)])
+        try database.statement(Self.indexedForSearch).run([SQLValue.idList(ids)])
     }
+
+    private static let indexedForSearch = SQL(sqlite: """
+        INSERT INTO messages_fts (rowid, body, chat)
+        SELECT id, content, 'c' || chat_id FROM messages
+        WHERE id IN (SELECT value FROM json_each(?)) AND content IS NOT NULL AND deleted_at IS NULL
+        """, postgres: "SELECT messenger_index_for_search(ARRAY\(SQL.Fragment.ids("?").postgres))")
 }

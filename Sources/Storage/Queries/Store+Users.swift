@@ -13,10 +13,10 @@ extension Store {
     /// created if new.
     public func login(username: String) throws -> User {
         if let existing = try user(username: username) { return existing }
-        return try connection.write {
+        return try database.write {
             // No conflict target: either unique index (the folded key, or the older NOCASE
             // name) means the user exists.
-            try connection.statement("INSERT INTO users (username, username_key) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            try database.statement("INSERT INTO users (username, username_key) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .run([.text(username), .text(Username.key(for: username))])
             guard let user = try user(username: username) else {
                 throw StorageError(code: 0, message: "user vanished after insert")
@@ -26,29 +26,31 @@ extension Store {
     }
 
     public func user(id: Int64) throws -> User? {
-        try connection.statement("SELECT \(Self.userColumns) FROM users WHERE id = ?")
+        try database.statement("SELECT \(Self.userColumns) FROM users WHERE id = ?")
             .first([.integer(id)], Self.user)
     }
 
     /// The user whose name folds to the same key as `username` (a validated name).
     public func user(username: String) throws -> User? {
-        try connection.statement("SELECT \(Self.userColumns) FROM users WHERE username_key = ?")
+        try database.statement("SELECT \(Self.userColumns) FROM users WHERE username_key = ?")
             .first([.text(Username.key(for: username))], Self.user)
     }
 
     /// Users whose case-folded name contains the case-folded `fragment`, shortest names first.
     public func searchUsers(matching fragment: String, limit: Int) throws -> [User] {
         let key = Username.key(for: fragment.precomposedStringWithCanonicalMapping)
-        return try connection.statement("""
-            SELECT \(Self.userColumns) FROM users WHERE instr(username_key, ?) > 0
-            ORDER BY length(username), username LIMIT ?
-            """).rows([.text(key), .integer(Int64(limit))], Self.user)
+        return try database.statement(Self.usersMatching).rows([.text(key), .integer(Int64(limit))], Self.user)
     }
+
+    private static let usersMatching: SQL = """
+        SELECT \(userColumns) FROM users WHERE \(.contains("username_key", "?"))
+        ORDER BY length(username), username LIMIT ?
+        """
 
     /// Applies `update` to the user's profile. A new `image_id` must be one of the user's
     /// own picture uploads.
     public func updateProfile(userID: Int64, _ update: ProfileUpdate) throws -> User {
-        try connection.write {
+        try database.write {
             if case .set(let imageID?) = update.imageID {
                 let file = try file(id: imageID)
                 guard let file, file.uploaderID == userID else {
@@ -68,7 +70,7 @@ extension Store {
             }
             var image = SQLValue.null
             if case .set(let id) = update.imageID { image = SQLValue(id) }
-            try connection.statement("""
+            try database.statement("""
                 UPDATE users SET
                     display_name = CASE WHEN ?1 THEN ?2 ELSE display_name END,
                     bio          = CASE WHEN ?3 THEN ?4 ELSE bio END,

@@ -60,19 +60,21 @@ public final class Statement {
         sqlite3_reset(handle)
     }
 
-    /// Runs a statement that returns no rows.
-    public func run(_ values: [SQLValue] = []) throws(StorageError) {
+    /// Runs a statement that returns no rows; returns how many rows it changed.
+    @discardableResult
+    public func run(_ values: [SQLValue] = []) throws(StorageError) -> Int {
         try bind(values)
         while try step() {}
         sqlite3_reset(handle)
+        return connection.changes
     }
 
     /// Runs a query and maps each row.
-    public func rows<T>(_ values: [SQLValue] = [], _ map: (Row) throws(StorageError) -> T) throws(StorageError) -> [T] {
+    public func rows<T>(_ values: [SQLValue] = [], _ map: (SQLiteRow) throws(StorageError) -> T) throws(StorageError) -> [T] {
         try bind(values)
         defer { sqlite3_reset(handle) }
         var result: [T] = []
-        let row = Row(statement: self)
+        let row = SQLiteRow(statement: self)
         while try step() {
             result.append(try map(row))
         }
@@ -80,11 +82,11 @@ public final class Statement {
     }
 
     /// Runs a query and maps its first row, if any.
-    public func first<T>(_ values: [SQLValue] = [], _ map: (Row) throws(StorageError) -> T) throws(StorageError) -> T? {
+    public func first<T>(_ values: [SQLValue] = [], _ map: (SQLiteRow) throws(StorageError) -> T) throws(StorageError) -> T? {
         try bind(values)
         defer { sqlite3_reset(handle) }
         guard try step() else { return nil }
-        return try map(Row(statement: self))
+        return try map(SQLiteRow(statement: self))
     }
 
     private func error(_ code: Int32) -> StorageError {
@@ -101,8 +103,8 @@ public enum SQLValue: Sendable, Equatable {
 
     public init(_ value: Int64?) { self = value.map(SQLValue.integer) ?? .null }
 
-    /// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one parameter for a
-    /// list of any length, and one prepared statement for every length.
+    /// Ids as a JSON array, for `SQL.Fragment.ids` and `idRows`: one parameter for a list of
+    /// any length, and one prepared statement for every length.
     public static func idList(_ ids: some Sequence<Int64>) -> SQLValue {
         .text("[" + ids.map(String.init).joined(separator: ",") + "]")
     }
@@ -110,7 +112,7 @@ public enum SQLValue: Sendable, Equatable {
 }
 
 /// The current row of a statement; valid only inside the mapping closure.
-public struct Row {
+public struct SQLiteRow {
     let statement: Statement
 
     public func int(_ column: Int32) -> Int64 {
@@ -133,7 +135,20 @@ public struct Row {
     /// column's bytes without building a string; empty for NULL.
     public func integers(_ column: Int32) -> [Int64] {
         guard let text = sqlite3_column_text(statement.handle, column) else { return [] }
-        let bytes = UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement.handle, column)))
+        return IDList.integers(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement.handle, column))))
+    }
+
+    public func optionalString(_ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(statement.handle, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(statement.handle, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+}
+
+/// The integers of a comma-separated list (an aggregate of ids, `SQL.Fragment.joinedIDs`),
+/// read from a column's bytes without building a string.
+enum IDList {
+    static func integers(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int64] {
         var result: [Int64] = []
         var value: Int64 = 0
         var digits = 0
@@ -154,11 +169,5 @@ public struct Row {
         }
         if digits > 0 { result.append(negative ? -value : value) }
         return result
-    }
-
-    public func optionalString(_ column: Int32) -> String? {
-        guard let text = sqlite3_column_text(statement.handle, column) else { return nil }
-        let count = Int(sqlite3_column_bytes(statement.handle, column))
-        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 }

@@ -13,7 +13,7 @@ public final class RevokedSessions: @unchecked Sendable {
     private let lock = NSLock()
     private var revoked: [Int64: Int64] = [:]  // session id → its tokens' expiry
     private var through: Int64 = 0
-    private let path: String
+    private let location: DatabaseLocation
     public let pollInterval: TimeInterval
     private let stopped = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -21,12 +21,17 @@ public final class RevokedSessions: @unchecked Sendable {
     /// 0.2 s: the bound is one second, and an empty indexed read costs microseconds.
     public static let defaultPollInterval: TimeInterval = 0.2
 
-    /// Reads every current revocation from the database at `path`.
-    public init(path: String, pollInterval: TimeInterval = RevokedSessions.defaultPollInterval) throws {
-        self.path = path
+    /// Reads every current revocation from the database at `location`.
+    public init(location: DatabaseLocation, pollInterval: TimeInterval = RevokedSessions.defaultPollInterval) throws {
+        self.location = location
         self.pollInterval = pollInterval
-        let store = try Store(path: path)
+        let store = try location.openStore()
         _ = try absorb(from: store, now: Int64(time(nil)))
+    }
+
+    /// Reads every current revocation from the SQLite database at `path`.
+    public convenience init(path: String, pollInterval: TimeInterval = RevokedSessions.defaultPollInterval) throws {
+        try self.init(location: .sqlite(path: path), pollInterval: pollInterval)
     }
 
     /// Whether the session was revoked (as of the last read, or a `note`).
@@ -51,7 +56,7 @@ public final class RevokedSessions: @unchecked Sendable {
             defer { finished.signal() }
             let store: Store
             do {
-                store = try Store(path: path)
+                store = try location.openStore()
             } catch {
                 return onError(error)
             }

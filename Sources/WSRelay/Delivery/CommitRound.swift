@@ -29,7 +29,7 @@ struct CommitRound {
         // The busy timeout counts from the oldest send's arrival: a send that waited behind a
         // round stuck at a held lock (or behind other writes of this thread) gets its ERROR
         // within the timeout, not a timeout per round it waited through.
-        let connection = store.connection
+        let connection = store.database
         let oldest = sends.map(\.queuedAt).min()!
         let (seconds, attoseconds) = (ContinuousClock.now - oldest).components
         let waited = Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)

@@ -142,7 +142,7 @@ private final class StorageThread {
     /// Ends a query the round left in progress, which would pin the store's snapshot: the
     /// next rounds would neither see other processes' commits nor be able to write.
     func endLeftovers() {
-        let left = store.connection.endLeftovers()
+        let left = store.database.endLeftovers()
         guard !left.isEmpty else { return }
         logger.error("storage round left the database connection in progress",
                      metadata: ["statements": .string(left.joined(separator: " | "))])
@@ -215,8 +215,8 @@ private final class StorageThread {
         // Pruning can wait: while another process holds the write lock it gives up after a
         // moment and tries again at the next interval, instead of holding this thread (and the
         // sends queued behind it) for a whole busy timeout.
-        store.connection.setBusyWait(milliseconds: Self.pruneBusyWaitMilliseconds)
-        defer { store.connection.setBusyWait(milliseconds: store.connection.busyTimeoutMilliseconds) }
+        store.database.setBusyWait(milliseconds: Self.pruneBusyWaitMilliseconds)
+        defer { store.database.setBusyWait(milliseconds: store.database.busyTimeoutMilliseconds) }
         do {
             let deleted = try store.pruneEvents(olderThan: retention.maxAge, limit: retention.batch)
             // Rate buckets untouched for a day are full under any limit of one a day or more.

@@ -14,7 +14,7 @@ final class RelayOperations: Sendable {
     private let metrics: RelayMetrics
     private let dispatcher: Dispatcher
     private let registry: ConnectionRegistry
-    private let databasePath: String
+    private let database: DatabaseLocation
     private let logger: Logger
     /// One thread for the scrape's database read (the head seq), never an event loop.
     private let pool: NIOThreadPool
@@ -24,12 +24,12 @@ final class RelayOperations: Sendable {
     static let stalledAfterSeconds = 10.0
 
     init(export: MetricsExport, metrics: RelayMetrics, dispatcher: Dispatcher, registry: ConnectionRegistry,
-         databasePath: String, logger: Logger) {
+         database: DatabaseLocation, logger: Logger) {
         self.export = export
         self.metrics = metrics
         self.dispatcher = dispatcher
         self.registry = registry
-        self.databasePath = databasePath
+        self.database = database
         self.logger = logger
         pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
@@ -65,7 +65,7 @@ final class RelayOperations: Sendable {
         case .metrics:
             return pool.runIfActive(eventLoop: eventLoop) { [self] in
                 do {
-                    let head = try Store(path: databasePath).latestSeq()
+                    let head = try database.openStore().latestSeq()
                     metrics.recordPositions(head: head, delivered: dispatcher.deliveryCursor, registered: registry.count)
                 } catch {
                     // The rest of the metrics still go out; the positions keep their last values.

@@ -15,7 +15,11 @@ final class RelayServer: Sendable {
     private let context: RelayContext
     private let serverChannel: Channel
     private let notificationChannel: Channel
-    private let checkpointer: Checkpointer
+    /// SQLite's background checkpoints; nil on PostgreSQL.
+    private let checkpointer: Checkpointer?
+    /// On PostgreSQL: LISTEN for commits of every writer on every host (on SQLite the
+    /// writers' datagrams to `notifySocketPath` tell).
+    private let listener: PostgresListener?
     private let operations: RelayOperations
     private let revokedSessions: RevokedSessions
     private let peers: RelayPeers
@@ -30,12 +34,18 @@ final class RelayServer: Sendable {
         // Checkpoints stay out of the storage thread until the WAL reaches 40 MB: at SQLite's
         // 1,000 pages its commits crossed the threshold every 30 ms under the WebSocket ingest
         // load, stopping delivery while they copied and synced (20.7k → 18.5k msgs/s).
-        let checkpointer = Checkpointer(path: configuration.databasePath, interval: 0.1,
-                                        synchronous: configuration.databaseSynchronous)
-        self.checkpointer = checkpointer
-        let store = try Store.writer(path: configuration.databasePath, autocheckpointPages: 10_000,
-                                     checkpointer: checkpointer, synchronous: configuration.databaseSynchronous,
-                                     metrics: metrics.database)
+        let location = DatabaseLocation(configuration)
+        let store: Store
+        switch location {
+        case .sqlite(let path):
+            let checkpointer = Checkpointer(path: path, interval: 0.1, synchronous: configuration.databaseSynchronous)
+            self.checkpointer = checkpointer
+            store = try Store.writer(path: path, autocheckpointPages: 10_000, checkpointer: checkpointer,
+                                     synchronous: configuration.databaseSynchronous, metrics: metrics.database)
+        case .postgres:
+            checkpointer = nil
+            store = try location.openStore()
+        }
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
         let peers = try RelayPeers(configuration: configuration)
@@ -43,7 +53,17 @@ final class RelayServer: Sendable {
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
                                         retention: retention, metrics: metrics, sendLimit: configuration.rateLimits.send,
                                         peers: peers)
-        let revokedSessions = try RevokedSessions(path: configuration.databasePath)
+        if case .postgres(let url) = location {
+            listener = PostgresListener(url: url, channels: [PostgresListener.eventsChannel],
+                                        onNotification: { _, _ in dispatcher.wake() },
+                                        onError: { error in
+                                            logger.warning("LISTEN connection lost; reconnecting",
+                                                           metadata: ["error": "\(error)"])
+                                        })
+        } else {
+            listener = nil
+        }
+        let revokedSessions = try RevokedSessions(location: location)
         self.revokedSessions = revokedSessions
         let sessions = SessionSockets()
         let now: @Sendable () -> Int64 = { Int64(time(nil)) }
@@ -53,7 +73,7 @@ final class RelayServer: Sendable {
                                    limits: limits, logger: logger, now: now, metrics: metrics)
         self.context = context
         let operations = RelayOperations(export: export, metrics: metrics, dispatcher: dispatcher, registry: registry,
-                                         databasePath: configuration.databasePath, logger: logger)
+                                         database: location, logger: logger)
         self.operations = operations
         let authenticator = UpgradeAuthenticator(tokens: context.tokens, revokedSessions: revokedSessions, now: now)
 
@@ -87,7 +107,8 @@ final class RelayServer: Sendable {
         revokedSessions.start(onRevoked: { sessions.closeRevoked($0) }) { error in
             logger.error("reading session revocations failed", metadata: ["error": "\(error)"])
         }
-        checkpointer.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
+        checkpointer?.start { error in logger.error("checkpoint failed", metadata: ["error": "\(error)"]) }
+        listener?.start()
         logger.info("relay listening", metadata: ["socket": "\(configuration.relaySocketPath)",
                                                   "notifications": "\(configuration.notifySocketPath)"])
     }
@@ -148,6 +169,7 @@ final class RelayServer: Sendable {
     func shutdown() {
         try? serverChannel.close().wait()
         revokedSessions.stop()
+        listener?.stop()
         context.dispatcher.stop()
         peers.stop()
         let connections = context.registry.all()
@@ -157,7 +179,7 @@ final class RelayServer: Sendable {
         try? notificationChannel.close().wait()
         operations.shutdown()
         try? group.syncShutdownGracefully()
-        checkpointer.stop()
+        checkpointer?.stop()
         unlink(configuration.relaySocketPath)
         unlink(configuration.notifySocketPath)
     }
