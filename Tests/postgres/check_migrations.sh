@@ -374,11 +374,17 @@ SELECT pg_temp.fails($$INSERT INTO presence_relays (user_id, relay) VALUES (1, 0
 SELECT pg_temp.fails($$INSERT INTO presence_relays (user_id, relay) VALUES (99, 1)$$, '23503', 'presence of a user');
 EOF
         ;;
+    009_*) check 009 <<'EOF'
+SELECT pg_temp.ok(messenger_search_words('Crème BRÛLÉE, naïve façade!') = '{creme,brulee,naive,facade}', 'Latin letters still fold');
+SELECT pg_temp.ok(messenger_search_words('Привет, мир 42') = '{привет,мир,42}', 'text without them is only lowered and split');
+SELECT pg_temp.ok(cardinality(messenger_search_words(repeat('word ', 800))) = 800, 'a long ASCII message');
+EOF
+        ;;
     *) die "no checks for $(basename "$file"): add them here" ;;
     esac
 done
 
-[[ $(psql_ "$URL" -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations") == 1,2,3,4,5,6,7,8 ]] \
+[[ $(psql_ "$URL" -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations") == 1,2,3,4,5,6,7,8,9 ]] \
     || die "schema_migrations does not list every version"
 
 # --- The event order under concurrency ----------------------------------------------------

@@ -42,13 +42,13 @@ run_app() {
         MIGRATIONS_DIR="$REPO/migrations" "$@"
 }
 out=$(run_app "$BIN_DIR/FCGIApp" migrate 2>&1) || die "FCGIApp migrate on PostgreSQL failed: $out"
-[[ $out == *"applied=\"[1, 2, 3, 4, 5, 6, 7, 8]\""* ]] || die "FCGIApp migrate did not apply 1-8: $out"
+[[ $out == *"applied=\"[1, 2, 3, 4, 5, 6, 7, 8, 9]\""* ]] || die "FCGIApp migrate did not apply 1-9: $out"
 [[ $out != *"$SECRET"* ]] || die "FCGIApp migrate logged the password: $out"
 out=$(run_app "$BIN_DIR/FCGIApp" migrate 2>&1) || die "a second FCGIApp migrate failed: $out"
 [[ $out == *"applied=[] "* ]] || die "a second FCGIApp migrate applied something: $out"
 version=$(env -u PGHOST -u PGPORT psql -X -At "$PG_DATABASE_URL" -c "SELECT max(version) FROM schema_migrations")
-[[ $version == 8 ]] || die "schema_migrations is at version '$version' after FCGIApp migrate, not 8"
-log "FCGIApp migrate applied migrations/postgres 001-008, once"
+[[ $version == 9 ]] || die "schema_migrations is at version '$version' after FCGIApp migrate, not 9"
+log "FCGIApp migrate applied migrations/postgres 001-009, once"
 # A database the servers cannot reach: they exit saying so, without the password.
 for bin in FCGIApp WSRelay; do
     if out=$(env -u DATABASE_URL DATA_DIR="$DIR/data" DATABASE_URL="${URL_WITH_PASSWORD/\/messenger\?//no_such_database?}" \

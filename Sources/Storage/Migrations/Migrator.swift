@@ -12,7 +12,7 @@ public struct Migrator {
     /// The schema version this build's queries are written for: the highest migration it knows.
     /// Versions need not be contiguous: `migrate` applies each file newer than the database in
     /// order, whatever numbers lie between.
-    public static let schemaVersion: Int64 = 8
+    public static let schemaVersion: Int64 = 9
 
     public struct Migration: Sendable, Equatable {
         public let version: Int64

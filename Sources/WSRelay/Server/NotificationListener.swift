@@ -18,15 +18,24 @@ final class NotificationListener: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        switch RelayNotification(decoding: envelope.data.readableBytesView) {
-        case .typing(let chatID, let userID): dispatcher.signal(.peerTyping(userID: userID, chatID: chatID))
-        case .presence(let userID): dispatcher.signal(.peerPresence(userID: userID))
-        case .message, .chat, .user, .events: dispatcher.wake()
-        case nil: break
+        if let notification = RelayNotification(decoding: envelope.data.readableBytesView) {
+            dispatcher.receive(notification)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A datagram error must never close the listener.
+    }
+}
+
+extension Dispatcher {
+    /// What a notification from FCGIApp or another relay (a datagram, or on PostgreSQL a
+    /// NOTIFY) asks of this relay.
+    func receive(_ notification: RelayNotification) {
+        switch notification {
+        case .typing(let chatID, let userID): signal(.peerTyping(userID: userID, chatID: chatID))
+        case .presence(let userID): signal(.peerPresence(userID: userID))
+        case .message, .chat, .user, .events: wake()
+        }
     }
 }

@@ -48,14 +48,22 @@ final class RelayServer: Sendable {
         }
         let retention = EventRetention(maxAge: configuration.eventRetentionSeconds,
                                        interval: TimeInterval(configuration.eventPruneInterval))
-        let peers = try RelayPeers(configuration: configuration)
+        let peers = try RelayPeers(configuration: configuration) { error in
+            logger.warning("telling the other relays failed", metadata: ["error": "\(error)"])
+        }
         self.peers = peers
         let dispatcher = try Dispatcher(store: store, registry: registry, limits: limits, logger: logger,
                                         retention: retention, metrics: metrics, sendLimit: configuration.rateLimits.send,
                                         peers: peers)
         if case .postgres(let url) = location {
-            listener = PostgresListener(url: url, channels: [PostgresListener.eventsChannel],
-                                        onNotification: { _, _ in dispatcher.wake() },
+            let channels = [PostgresListener.eventsChannel] + (peers.count > 1 ? [RelayPeers.channel] : [])
+            listener = PostgresListener(url: url, channels: channels,
+                                        onNotification: { channel, payload in
+                                            guard channel == RelayPeers.channel else { return dispatcher.wake() }
+                                            if let notification = peers.received(payload) {
+                                                dispatcher.receive(notification)
+                                            }
+                                        },
                                         onError: { error in
                                             logger.warning("LISTEN connection lost; reconnecting",
                                                            metadata: ["error": "\(error)"])
