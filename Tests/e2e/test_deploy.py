@@ -29,7 +29,8 @@ import helpers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE = REPO_ROOT / "nginx" / "messenger.conf"
-UNITS = [REPO_ROOT / "deploy" / "systemd" / name for name in ("messenger-fcgi.service", "messenger-relay.service")]
+UNITS = [REPO_ROOT / "deploy" / "systemd" / name for name in ("messenger-fcgi.service", "messenger-relay.service",
+                                                             "messenger-fcgi@.service", "messenger-relay@.service")]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -124,6 +125,9 @@ def test_the_units_settings(path):
     assert service["RuntimeDirectoryPreserve"] == "yes"  # shared by the two units
     assert service["EnvironmentFile"] == "/etc/messenger/env"
     assert service["ExecStart"].startswith("/opt/messenger/bin/")
+    if "@" in path.name:  # an instance 2, 3, ... of the plain unit, which alone migrates
+        assert "Environment=INSTANCE=%i" in path.read_text()
+        assert "ExecStartPre" not in service
 
 
 def systemd_analyze() -> str:
@@ -151,7 +155,9 @@ def verify(tmp: Path, units: list[Path], binaries: bool = True) -> subprocess.Co
             shutil.copy(source, root / "opt" / "messenger" / "bin" / name)
     for unit in units:
         shutil.copy(unit, root / "etc" / "systemd" / "system" / unit.name)
-    return subprocess.run([systemd_analyze(), "verify", f"--root={root}", *[unit.name for unit in units]],
+    # A template (name@.service) is verified as its instance 2.
+    names = [unit.name.replace("@.", "@2.") for unit in units]
+    return subprocess.run([systemd_analyze(), "verify", f"--root={root}", *names],
                           capture_output=True, text=True, timeout=60)
 
 
