@@ -153,6 +153,38 @@ def test_sockets_spread_over_both_relays_and_both_apps_serve(multi, api):
     assert set(instance_pids(multi)) == {"FCGIApp-1", "FCGIApp-2", "WSRelay-1", "WSRelay-2"}
 
 
+def test_each_instance_has_its_own_metrics(multi, api):
+    """/metrics/fcgi and /metrics/relay are instance 1, /metrics/fcgi/2 and /metrics/relay/2
+    instance 2: each relay's open-sockets gauge counts exactly the sockets it took."""
+    from test_ops_metrics import get_from, scrape
+
+    user = api.new_user("metrics")
+
+    async def scenario():
+        clients = [await P2Client.open(multi, user, "query") for _ in range(8)]
+        taken = {n: sum(relay_of(c) == n for c in clients) for n in (1, 2)}
+        # Sockets of the tests before may still be closing: until the gauges settle.
+        deadline = time.monotonic() + 10
+        while True:
+            gauges = {n: scrape(multi, "relay" if n == 1 else f"relay/{n}").value("messenger_ws_open_sockets")
+                      for n in (1, 2)}
+            if gauges == taken or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        for c in clients:
+            await c.close()
+        return taken, gauges
+
+    taken, gauges = run(scenario())
+    assert min(taken.values()) > 0, taken
+    assert gauges == taken, (taken, gauges)
+    for which in ("fcgi", "fcgi/2"):
+        assert scrape(multi, which).value("messenger_process_heap_in_use_bytes") > 0
+    # An instance the deployment does not run: nginx's JSON 502, not another instance's metrics.
+    status, _, body = get_from(multi, "/metrics/relay/3")
+    assert status == 502 and b'"error"' in body, (status, body)
+
+
 def test_a_message_reaches_the_other_relay_whichever_way_it_was_sent(multi, api):
     alice, bob = api.new_user("xa"), api.new_user("xb")
     chat_id = direct(api, alice, bob)
