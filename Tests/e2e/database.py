@@ -137,3 +137,29 @@ def integrity(stack) -> tuple[str, list]:
     for table in sorted(table_names(stack)):
         rows(stack, f"SELECT count(*) FROM {table}")
     return ("ok", [])
+
+
+# The key of PostgreSQL's write lock (migrations/postgres/001, messenger_write_lock()).
+POSTGRES_WRITE_LOCK = 7886761135174153317
+
+
+class WriteLock:
+    """Another process holding the database's write lock, as a stuck writer would: SQLite's
+    ``BEGIN IMMEDIATE``, or on PostgreSQL the advisory lock every write transaction takes
+    first. ``hold()`` returns once it is held; ``release()`` rolls back."""
+
+    def __init__(self, stack):
+        self.connection = _connect(stack, read_only=False)
+
+    def hold(self) -> None:
+        if isinstance(self.connection, sqlite3.Connection):
+            self.connection.execute("BEGIN IMMEDIATE")
+        else:
+            self.connection.execute("BEGIN")
+            self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (POSTGRES_WRITE_LOCK,))
+
+    def release(self) -> None:
+        try:
+            self.connection.execute("ROLLBACK")
+        finally:
+            self.connection.close()

@@ -13,7 +13,7 @@ import database
 import helpers
 from conftest import cleanup_stack, start_stack, stop_stack
 from events_helpers import reaction_path
-from stream_helpers import db_path, db_write
+from stream_helpers import db_path
 
 TIMEOUT = 30
 
@@ -31,8 +31,8 @@ def own_stack(prefix: str = "msgr-e2e-", **overrides):
             cleanup_stack(stack)
 
 
-# The stack's SQLite file and a writing connection to it, for the sqlite_only fault tests.
-db_file, write_db = db_path, db_write
+# The stack's SQLite file, for the sqlite_only fault tests.
+db_file = db_path
 
 
 # Every table a write touches; the fingerprint of the database is all their rows.

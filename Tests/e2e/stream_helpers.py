@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from typing import Any, Iterable
 
@@ -261,14 +260,6 @@ async def open_p2_retrying(stack, user, how: str = "query", since: int | None = 
 def db_path(stack):
     """The SQLite file (sqlite_only tests)."""
     return stack.data_dir / "messenger.db"
-
-
-def db_write(stack) -> sqlite3.Connection:
-    """A writing SQLite connection in autocommit mode (explicit BEGIN … COMMIT by the caller),
-    for sqlite_only tests that hold its lock."""
-    connection = sqlite3.connect(str(db_path(stack)), timeout=10, isolation_level=None)
-    connection.execute("PRAGMA busy_timeout = 10000")
-    return connection
 
 
 def query(stack, sql: str, params: Iterable | dict = ()) -> list[tuple]:

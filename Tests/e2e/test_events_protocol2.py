@@ -24,7 +24,6 @@ from helpers import (
 from stream_helpers import (
     P2Client,
     assert_ready_v2,
-    db_write,
     head_seq,
     query,
     visible_events,
@@ -371,7 +370,6 @@ def test_get_events_rejects_bad_input(api, new_user):
 
 # --- a failing commit round -------------------------------------------------------------------
 
-@database.sqlite_only
 def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, stack, pair):
     """Another connection holds BEGIN IMMEDIATE past the relay's busy timeout (5 s) — 12 s, so
     the first round fails even behind another write that met the lock first: every send
@@ -384,8 +382,8 @@ def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, 
 
     async def scenario():
         async with await Client.open(stack, alice, "header") as a, await P2Client.open(stack, bob, "query") as b:
-            lock = db_write(stack)
-            lock.execute("BEGIN IMMEDIATE")
+            lock = database.WriteLock(stack)
+            lock.hold()
             held_from = time.monotonic()
             try:
                 for nonce in nonces:
@@ -404,8 +402,7 @@ def test_commit_round_failing_on_a_held_write_lock_answers_every_send_once(api, 
                     except AssertionError as error:
                         assert "no frame" in str(error), error
             finally:
-                lock.execute("ROLLBACK")
-                lock.close()
+                lock.release()
             # After the release: read until every nonce has its answer, then a little more.
             deadline = time.monotonic() + 15
             answered = lambda: {f["d"].get("nonce") for f in frames if is_op(f, "ACK") or is_op(f, "ERROR")}
