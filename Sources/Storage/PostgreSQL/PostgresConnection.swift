@@ -32,7 +32,8 @@ public final class PostgresConnection {
     private var prepared: [String: String] = [:]
     /// Channels the current write transaction notifies as it commits (`notifyAtCommit`).
     private var notifications: Set<String> = []
-    private var lockTimeoutMilliseconds: Int32 = 0
+    /// The lock wait of the next write transactions (`setBusyWait`), at most the busy timeout.
+    private var busyWaitMilliseconds: Int32
     /// Inside `transaction`: a lost connection then fails the transaction, never reconnects
     /// halfway through it.
     private var inTransaction = false
@@ -51,6 +52,7 @@ public final class PostgresConnection {
         }
         self.handle = handle
         self.busyTimeoutMilliseconds = max(busyTimeoutMilliseconds, 1)
+        busyWaitMilliseconds = self.busyTimeoutMilliseconds
         // Notices (a `CREATE … IF NOT EXISTS` that skipped) would go to stderr.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         try configureSession()
@@ -58,12 +60,12 @@ public final class PostgresConnection {
 
     /// The session's settings, at connect and after a reconnect.
     private func configureSession() throws(StorageError) {
-        // Times as the Store writes them, whatever the server's settings.
-        let result = PQexec(handle, "SET TIME ZONE 'UTC'")
+        // Times as the Store writes them, whatever the server's settings; a lock wait longer
+        // than the busy timeout fails (55P03, busy), as SQLite's busy timeout does.
+        let sql = "SET TIME ZONE 'UTC'; SET lock_timeout = \(busyTimeoutMilliseconds)"
+        let result = PQexec(handle, sql)
         defer { PQclear(result) }
-        try check(result, sql: "SET TIME ZONE 'UTC'")
-        lockTimeoutMilliseconds = 0
-        setBusyWait(milliseconds: busyTimeoutMilliseconds)
+        try check(result, sql: sql)
     }
 
     /// A connection the server dropped (its restart, a failover, a network cut) is opened
@@ -88,11 +90,10 @@ public final class PostgresConnection {
 
     /// How long the next statements wait for a lock held by another transaction (at least
     /// 1 ms), as `Connection.setBusyWait` does on SQLite.
+    /// Costs no round trip: a shorter wait is sent with the next write transaction's BEGIN
+    /// (`SET LOCAL`, which ends with it), where the write lock is waited for.
     public func setBusyWait(milliseconds: Int32) {
-        let wait = max(milliseconds, 1)
-        guard wait != lockTimeoutMilliseconds else { return }
-        // A failure here leaves the previous timeout; the next statement reports the connection.
-        if (try? execute("SET lock_timeout = \(wait)")) != nil { lockTimeoutMilliseconds = wait }
+        busyWaitMilliseconds = min(max(milliseconds, 1), busyTimeoutMilliseconds)
     }
 
     /// Runs one or more SQL statements with no parameters (migrations, settings).
@@ -158,14 +159,14 @@ public final class PostgresConnection {
     public func write<T>(_ body: () throws -> T) throws -> T {
         notifications.removeAll()
         defer { notifications.removeAll() }
-        let result = try transaction("BEGIN") {
-            try run("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-            let result = try body()
-            // Queued by PostgreSQL and delivered when (and only if) the transaction commits,
-            // in commit order: a listener woken by it reads the commit.
-            for channel in notifications.sorted() { try execute("NOTIFY \(channel)") }
-            return result
-        }
+        // One round trip to begin (BEGIN, the wait, the lock) and one to end (the NOTIFYs,
+        // queued by PostgreSQL and delivered when, and only if, the transaction commits, in
+        // commit order: a listener woken by one reads the commit; then COMMIT).
+        let wait = busyWaitMilliseconds < busyTimeoutMilliseconds
+            ? "SET LOCAL lock_timeout = \(busyWaitMilliseconds); " : ""
+        let result = try transaction(begin: "BEGIN; \(wait)SELECT pg_advisory_xact_lock(\(Self.writeLockKey))",
+                                     commit: { notifications.sorted().map { "NOTIFY \($0); " }.joined() + "COMMIT" },
+                                     body)
         afterCommit?()
         return result
     }
@@ -179,7 +180,7 @@ public final class PostgresConnection {
     /// Runs `body` in a read transaction whose statements share one snapshot, as SQLite's
     /// read transactions do.
     public func read<T>(_ body: () throws -> T) throws -> T {
-        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+        try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", commit: { "COMMIT" }, body)
     }
 
     /// Ends whatever a caller left open (a transaction never committed) and returns what it
@@ -194,15 +195,16 @@ public final class PostgresConnection {
         }
     }
 
-    private func transaction<T>(_ begin: String, _ body: () throws -> T) throws -> T {
-        try execute(begin)
-        inTransaction = true
-        defer { inTransaction = false }
+    private func transaction<T>(begin: String, commit: () -> String, _ body: () throws -> T) throws -> T {
         do {
+            try execute(begin)
+            inTransaction = true
+            defer { inTransaction = false }
             let result = try body()
-            try execute("COMMIT")
+            try execute(commit())
             return result
         } catch {
+            // Also after a BEGIN whose lock wait timed out: the transaction is open, failed.
             if PQtransactionStatus(handle) != PQTRANS_IDLE { try? execute("ROLLBACK") }
             throw error
         }
