@@ -494,3 +494,50 @@ def test_a_broken_or_missing_relays_run_makes_the_row_not_valid(tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
     assert relays_row(str(empty)).result.startswith("— (not valid")
+
+
+# --- PostgreSQL beside SQLite (scripts/bench --backend postgres) ---------------------------------
+
+BACKEND_RUNS = {"rest": REST, "ingest": INGEST, "fanout": FANOUT, "chat_list": CHAT_LIST, "reads": READS}
+
+
+def backends_results(work, rounds=2):
+    def write(name, content):
+        with open(os.path.join(work, name), "w") as f:
+            f.write(json.dumps(content) + "\n")
+    write("meta.json", dict(META, mode="backends", backends_rounds=rounds))
+    for round_ in range(1, rounds + 1):
+        for backend, scale, cpu in (("sqlite", 1.0, 1.0), ("postgres", 0.25, 0.3)):
+            for kind, run in BACKEND_RUNS.items():
+                field = bench_report.BACKEND_LOADS[list(BACKEND_RUNS).index(kind)][2]
+                write(f"backend_{backend}_{kind}_{round_}.json",
+                      dict(run, **{field: run[field] * scale, "cpu_FCGIApp": cpu / 2, "cpu_WSRelay": cpu / 2}))
+                write(f"backend_{backend}_{kind}_{round_}.rc", 0)
+
+
+def backends_rows(work):
+    meta = bench_report.load_json(os.path.join(work, "meta.json")) or {}
+    rows = bench_report.backends_rows(work, meta)
+    assert len(rows) == len(BACKEND_RUNS) and all(r.is_reference for r in rows)
+    return rows
+
+
+def test_every_backend_row_is_postgresql_against_sqlite_with_the_stacks_cpu(tmp_path):
+    backends_results(str(tmp_path))
+    for r in backends_rows(str(tmp_path)):
+        assert r.result == "—" and r.ratio == "0.25", (r.figure, r.ratio, r.result)
+        assert "0.30 cores" in r.value and "1.00 cores" in r.baseline, (r.value, r.baseline)
+
+
+def test_a_broken_or_missing_backend_run_makes_its_row_not_valid(tmp_path):
+    work = str(tmp_path)
+    backends_results(work)
+    edit_json(work, "backend_postgres_ingest_1.json", lost=2)
+    os.unlink(os.path.join(work, "backend_sqlite_reads_2.json"))
+    rows = {r.figure: r for r in backends_rows(work)}
+    assert rows["PostgreSQL: WS ingest"].result.startswith("— (not valid")
+    assert rows["PostgreSQL: READ ops"].result.startswith("— (not valid")
+    assert rows["PostgreSQL: WS fan-out"].result == "—"
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    assert all(r.result.startswith("— (not valid") for r in backends_rows(str(empty)))

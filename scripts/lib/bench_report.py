@@ -786,10 +786,16 @@ def durability_rows(work, meta):
     return rows
 
 
-def relay_cores(run):
-    """The CPU (cores) of every relay a LoadGen run watched: `cpu_WSRelay` or `cpu_WSRelay-n`."""
-    values = [v for k, v in run.items() if (k == "cpu_WSRelay" or k.startswith("cpu_WSRelay-")) and v is not None]
+def cores(run, *programs):
+    """The CPU (cores) of every instance of `programs` a LoadGen run watched, summed
+    (`cpu_WSRelay`, `cpu_WSRelay-2`, …); None if it watched none."""
+    values = [v for k, v in run.items() if v is not None and any(k == f"cpu_{p}" or k.startswith(f"cpu_{p}-")
+                                                                   for p in programs)]
     return sum(values) if values else None
+
+
+def relay_cores(run):
+    return cores(run, "WSRelay")
 
 
 def relays_rows(work, meta):
@@ -890,10 +896,7 @@ def backends_rows(work, meta):
 
 
 def stack_cores(run):
-    """FCGIApp's and every relay's cores during a LoadGen run, summed; None if not watched."""
-    values = [v for k, v in run.items() if (k in ("cpu_FCGIApp", "cpu_WSRelay") or k.startswith("cpu_WSRelay-"))
-              and v is not None]
-    return sum(values) if values else None
+    return cores(run, "FCGIApp", "WSRelay")
 
 
 def ingest_runs(work):
