@@ -55,6 +55,8 @@ public struct HTTPError: Error, Equatable, CustomStringConvertible {
             return (HTTPError(.serviceUnavailable, "the database is busy; retry shortly"), true)
         case let error as StorageError where error.isDiskFull:
             return (HTTPError(.serviceUnavailable, "the server's disk is full; retry later"), true)
+        case let error as StorageError where error.isUnavailable:
+            return (HTTPError(.serviceUnavailable, "the database is unavailable; retry shortly"), true)
         default:
             return (HTTPError(.internalServerError, "internal server error"), true)
         }

@@ -72,8 +72,21 @@ public final class PostgresConnection {
     /// again before the next statement outside a transaction, so that a thread's connection
     /// recovers by itself; its prepared statements and settings are made again. Inside a
     /// transaction the loss fails the transaction instead (its statements so far are gone).
+    ///
+    /// A server that ended the connection while it was idle (a restart, `pg_terminate_backend`)
+    /// has said so on the socket; reading what is there first (non-blocking) finds that out
+    /// before a statement is sent, so that the statement goes to a new connection instead of
+    /// failing.
     private func reconnectIfLost() throws(StorageError) {
-        guard !inTransaction, PQstatus(handle) == CONNECTION_BAD else { return }
+        guard !inTransaction else { return }
+        // The server's goodbye (an error message), then the end of the stream: each takes a read.
+        var reads = 0
+        while reads < 3, PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE,
+              Self.readable(PQsocket(handle)) {
+            _ = PQconsumeInput(handle)
+            reads += 1
+        }
+        guard PQstatus(handle) == CONNECTION_BAD else { return }
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw StorageError(code: SQLITE_IOERR, message: "lost the connection to PostgreSQL and cannot reconnect: "
@@ -82,6 +95,13 @@ public final class PostgresConnection {
         }
         prepared.removeAll()
         try configureSession()
+    }
+
+    /// Whether `descriptor` has something to read now (data, or the peer's close).
+    private static func readable(_ descriptor: Int32) -> Bool {
+        guard descriptor >= 0 else { return false }
+        var wait = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&wait, 1, 0) > 0
     }
 
     deinit {
@@ -195,9 +215,20 @@ public final class PostgresConnection {
         }
     }
 
-    private func transaction<T>(begin: String, commit: () -> String, _ body: () throws -> T) throws -> T {
+    /// Runs a transaction's first statement; a connection found lost there is opened again and
+    /// the statement sent once more (nothing of the transaction ran).
+    private func start(_ begin: String) throws(StorageError) {
         do {
             try execute(begin)
+        } catch {
+            guard error.isUnavailable, PQstatus(handle) == CONNECTION_BAD else { throw error }
+            try execute(begin)
+        }
+    }
+
+    private func transaction<T>(begin: String, commit: () -> String, _ body: () throws -> T) throws -> T {
+        do {
+            try start(begin)
             inTransaction = true
             defer { inTransaction = false }
             let result = try body()
@@ -227,7 +258,13 @@ public final class PostgresConnection {
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
         default:
-            let state = Self.field(result, "C") ?? "XX000"
+            // An error of libpq's own (the connection went away mid-call) has no SQLSTATE.
+            guard let state = Self.field(result, "C") else {
+                let lost = PQstatus(handle) == CONNECTION_BAD
+                throw StorageError(code: lost ? SQLITE_IOERR : SQLITE_ERROR,
+                                   message: Self.text(PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines),
+                                   sql: sql, sqlState: lost ? "08006" : "XX000")
+            }
             throw StorageError(code: Self.sqliteCode(forSQLState: state), message: Self.message(result, state: state),
                                sql: sql, sqlState: state)
         }
@@ -254,7 +291,8 @@ public final class PostgresConnection {
         case "55P03", "40P01", "40001", "57014": SQLITE_BUSY
         case "53100": SQLITE_FULL
         case _ where state.hasPrefix("23"): SQLITE_CONSTRAINT
-        case _ where state.hasPrefix("08"): SQLITE_IOERR
+        // The connection failed, or the server is shutting down or ended it (57P01-57P05).
+        case _ where state.hasPrefix("08") || state.hasPrefix("57P"): SQLITE_IOERR
         default: SQLITE_ERROR
         }
     }

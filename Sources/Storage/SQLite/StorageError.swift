@@ -51,6 +51,14 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
 
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
 
+    /// PostgreSQL could not be reached, or ended the connection (SQLSTATE class 08, 57P): the
+    /// database is down for now (503), not the request wrong. The connection reopens itself
+    /// before its next statement.
+    public var isUnavailable: Bool {
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P")
+    }
+
     public var description: String {
         var text = sqlState.map { "PostgreSQL error \($0): \(message)" } ?? "SQLite error \(code): \(message)"
         if let sql { text += " — in \(sql.prefix(200))" }

@@ -105,6 +105,9 @@ extension ServerFrame {
         case let storage as StorageError where storage.isDiskFull:
             logger.error("request failed: disk full", metadata: ["error": "\(storage)"])
             return .error(message: "server disk full; retry later", nonce: nonce)
+        case let storage as StorageError where storage.isUnavailable:
+            logger.error("request failed: the database is unavailable", metadata: ["error": "\(storage)"])
+            return .error(message: "database unavailable; retry", nonce: nonce)
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             return .error(message: "internal error; retry", nonce: nonce)

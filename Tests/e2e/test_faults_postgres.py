@@ -1,0 +1,107 @@
+"""PostgreSQL faults (issue 20, the PostgreSQL pass only): the server ends every connection of
+the apps (as a restart or a failover does), then refuses new ones for a while.
+
+When the connections are cut, the next requests go to new ones without a single error, and
+a socket keeps receiving (the relay's storage and LISTEN connections reopen). While the
+database refuses connections, REST answers 503 {"error"} at once (not 500, not a hang), a
+WebSocket send gets ERROR with its nonce, and once it accepts them again everything works on
+the same processes. ~20 s."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import database
+import helpers
+from faults_helpers import group_with_messages, new_user, own_stack, request
+from stream_helpers import P2Client
+from ws_helpers import run
+
+pytestmark = pytest.mark.skipif(not database.ON_POSTGRES, reason="PostgreSQL only (E2E_BACKEND=postgres)")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    yield from own_stack("msgr-pgfault-")
+
+
+def database_name(stack) -> str:
+    return stack.database_url.split("?", 1)[0].rsplit("/", 1)[1]
+
+
+def cut_connections(stack) -> int:
+    """Ends every connection to the stack's database and waits until their backends are gone
+    (each has told its client so on the socket); returns how many there were."""
+    name = database_name(stack)
+    with database._admin() as admin:
+        pids = [row[0] for row in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()]
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "terminated backends did not exit"
+            time.sleep(0.05)
+    return len(pids)
+
+
+def allow_connections(stack, allowed: bool) -> None:
+    with database._admin() as admin:
+        admin.execute(f"ALTER DATABASE {database_name(stack)} WITH ALLOW_CONNECTIONS {str(allowed).lower()}")
+
+
+def test_cut_connections_reopen_and_a_refusing_database_answers_503_then_recovers(stack):
+    owner, member = new_user(stack, "po"), new_user(stack, "pm")
+    chat_id, _ = group_with_messages(stack, owner, member)
+    pids = stack.child_pids()
+
+    async def scenario():
+        ws = await P2Client.open(stack, member)
+
+        # Every connection cut: the next requests and sends all succeed, on new connections.
+        assert cut_connections(stack) >= 3, "expected the apps' and the relay's connections"
+        for n in range(10):
+            response = request(stack, "POST", f"/chats/{chat_id}/messages", owner.token, json={"content": f"after cut {n}"})
+            assert response.status_code == 200, (n, response.status_code, response.text[:300])
+            assert request(stack, "GET", "/chats?v=2", member.token).status_code == 200
+        for n in range(10):
+            frame, _ = await ws.recv_until(lambda f: f.get("op") == "MESSAGE" and f["d"].get("content") == f"after cut {n}",
+                                           timeout=10)
+        await ws.send({"chat_id": chat_id, "content": "ws after cut", "nonce": "pg-cut"})
+        frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR") and f["d"].get("nonce") == "pg-cut",
+                                       timeout=10)
+        assert frame["op"] == "ACK", frame
+
+        # The database refuses connections: 503 {"error"} at once, an ERROR for a send.
+        allow_connections(stack, False)
+        try:
+            cut_connections(stack)
+            started = time.monotonic()
+            for method, path, body in [("POST", f"/chats/{chat_id}/messages", {"content": "refused"}),
+                                       ("GET", "/chats?v=2", None), ("GET", f"/chats/{chat_id}/messages", None)]:
+                response = request(stack, method, path, owner.token, json=body)
+                assert response.status_code == 503, (path, response.status_code, response.text[:300])
+                assert "unavailable" in helpers.assert_error(response, 503)["error"]
+            assert time.monotonic() - started < 5, "a refused connection must fail at once, not hang"
+            await ws.send({"chat_id": chat_id, "content": "ws refused", "nonce": "pg-refused"})
+            frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR") and f["d"].get("nonce") == "pg-refused",
+                                           timeout=10)
+            assert frame["op"] == "ERROR", frame
+        finally:
+            allow_connections(stack, True)
+
+        # Accepted again: everything works on the same processes, and nothing refused was stored.
+        response = request(stack, "POST", f"/chats/{chat_id}/messages", owner.token, json={"content": "recovered"})
+        assert response.status_code == 200, (response.status_code, response.text[:300])
+        frame, _ = await ws.recv_until(lambda f: f.get("op") == "MESSAGE" and f["d"].get("content") == "recovered",
+                                       timeout=10)
+        page = helpers.ok_json(request(stack, "GET", f"/chats/{chat_id}/messages?limit=1000", owner.token))
+        contents = [m["content"] for m in page["messages"]]
+        assert "refused" not in contents and "ws refused" not in contents
+        assert "ws after cut" in contents and "recovered" in contents
+        await ws.close()
+
+    run(scenario(), timeout=90)
+    assert stack.child_pids() == pids, "a process was restarted"
