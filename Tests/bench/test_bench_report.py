@@ -513,6 +513,9 @@ def backends_results(work, rounds=2):
                 write(f"backend_{backend}_{kind}_{round_}.json",
                       dict(run, **{field: run[field] * scale, "cpu_FCGIApp": cpu / 2, "cpu_WSRelay": cpu / 2}))
                 write(f"backend_{backend}_{kind}_{round_}.rc", 0)
+        write(f"backend_postgres_relays_fanout_{round_}.json",
+              dict(FANOUT, deliveries_per_s=FANOUT["deliveries_per_s"] * 0.2, **{"cpu_WSRelay-1": 0.3, "cpu_WSRelay-2": 0.3}))
+        write(f"backend_postgres_relays_fanout_{round_}.rc", 0)
 
 
 def backends_rows(work):
@@ -541,3 +544,13 @@ def test_a_broken_or_missing_backend_run_makes_its_row_not_valid(tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
     assert all(r.result.startswith("— (not valid") for r in backends_rows(str(empty)))
+
+
+def test_the_postgresql_relays_row_is_two_relays_against_one(tmp_path):
+    work = str(tmp_path)
+    backends_results(work)
+    meta = bench_report.load_json(os.path.join(work, "meta.json"))
+    r = bench_report.postgres_relays_row(work, meta)
+    assert r.is_reference and r.result == "—" and r.ratio == "0.80", (r.ratio, r.result)
+    os.unlink(os.path.join(work, "backend_postgres_relays_fanout_1.json"))
+    assert bench_report.postgres_relays_row(work, meta).result.startswith("— (not valid")

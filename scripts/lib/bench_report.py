@@ -895,6 +895,35 @@ def backends_rows(work, meta):
     return rows
 
 
+def postgres_relays_row(work, meta):
+    """WS fan-out on PostgreSQL with two relays against one (each round's one-relay run is the
+    PostgreSQL fan-out of `backends_rows`): deliveries/s and the relays' CPU per delivery. A
+    reference row, as on SQLite: two cores cannot make a second relay a speed-up."""
+    expected = meta.get("backends_rounds") or 0
+    runs, problems = {1: [], 2: []}, {1: [], 2: []}
+    for round_ in range(1, expected + 1):
+        for relays, name in ((1, f"backend_postgres_fanout_{round_}"), (2, f"backend_postgres_relays_fanout_{round_}")):
+            run, run_problems = loadgen_run(work, name)
+            problems[relays] += run_problems
+            if run and run.get("deliveries_per_s") and relay_cores(run) is not None:
+                runs[relays].append(run)
+            elif run:
+                problems[relays].append(f"{name}: no deliveries or relay CPU")
+    rate = {n: statistics.mean(r["deliveries_per_s"] for r in runs[n]) if runs[n] else None for n in runs}
+    per_delivery = {n: statistics.mean(relay_cores(r) / r["deliveries_per_s"] * 1e6 for r in runs[n])
+                    if runs[n] else None for n in runs}
+    ratio = rate[2] / rate[1] if rate[1] and rate[2] else None
+    value = lambda n: f"{num(rate[n])} deliveries/s, relays' CPU {num(per_delivery[n], 2)} µs per delivery"
+    return Row(
+        "PostgreSQL, 2 relays: WS fan-out", value(2), value(1) + " with one relay", ratio, "—", REFERENCE,
+        f"LoadGen `ws-fanout` to {num(meta.get('fanout_members'))} members on PostgreSQL, a stack with "
+        f"RELAY_INSTANCES=2 (nginx spreads the sockets; each relay hears the other's commits as NOTIFY "
+        f"messenger_events and reads them) against the one-relay PostgreSQL stack of the same round, "
+        f"{expected} round(s); the relays' CPU summed over both. On {meta.get('nproc')} cores a second relay "
+        f"adds work, it cannot add cores.",
+        ([] if expected else ["meta.json: no backends_rounds"]) + problems[2] + as_baseline(problems[1]))
+
+
 def stack_cores(run):
     return cores(run, "FCGIApp", "WSRelay")
 
@@ -972,7 +1001,7 @@ def main():
     elif relays_only:
         rows = relays_rows(work, meta)
     elif backends_only:
-        rows = backends_rows(work, meta)
+        rows = backends_rows(work, meta) + [postgres_relays_row(work, meta)]
     else:
         rows = build_rows(work, meta) + durability_rows(work, meta) + relays_rows(work, meta)
     headers = ["figure", "value", "baseline", "ratio", "bar", "result"]
