@@ -798,6 +798,27 @@ def relay_cores(run):
     return cores(run, "WSRelay")
 
 
+def relay_fanout(work, names):
+    """WS fan-out runs by relay count (`names`: {relays: [run names]}): the runs that parsed
+    with deliveries and relay CPU, and per relay count their mean deliveries/s, the relays'
+    CPU in µs per delivery, the worst p99 and the problems."""
+    runs = {n: [] for n in names}
+    problems = {n: [] for n in names}
+    for n, run_names in names.items():
+        for name in run_names:
+            run, run_problems = loadgen_run(work, name)
+            problems[n] += run_problems
+            if run and run.get("deliveries_per_s") and relay_cores(run) is not None:
+                runs[n].append(run)
+            elif run:
+                problems[n].append(f"{name}: no deliveries or relay CPU")
+    rate = {n: statistics.mean(r["deliveries_per_s"] for r in runs[n]) if runs[n] else None for n in runs}
+    per_delivery = {n: statistics.mean(relay_cores(r) / r["deliveries_per_s"] * 1e6 for r in runs[n])
+                    if runs[n] else None for n in runs}
+    p99 = {n: max(r["p99_ms"] for r in runs[n]) if runs[n] else None for n in runs}
+    return runs, rate, per_delivery, p99, problems
+
+
 def relays_rows(work, meta):
     """WS fan-out with RELAY_INSTANCES=1 and =2, alternated in rounds (one relay first, each on
     a fresh database): two against one, and the relays' CPU per delivery. A reference row: on
@@ -805,20 +826,8 @@ def relays_rows(work, meta):
     cannot add cores, so the row shows the cost rather than judging it."""
     expected = meta.get("relays_rounds") or 0
     meta_problems = [] if expected else ["meta.json: no relays_rounds"]
-    runs = {1: [], 2: []}
-    problems = {1: [], 2: []}
-    for round_ in range(1, expected + 1):
-        for relays in (1, 2):
-            run, run_problems = loadgen_run(work, f"relays_{relays}_{round_}")
-            problems[relays] += run_problems
-            if run and run.get("deliveries_per_s") and relay_cores(run) is not None:
-                runs[relays].append(run)
-            elif run:
-                problems[relays].append(f"relays_{relays}_{round_}: no deliveries or relay CPU")
-    rate = {n: statistics.mean(r["deliveries_per_s"] for r in runs[n]) if runs[n] else None for n in runs}
-    per_delivery = {n: statistics.mean(relay_cores(r) / r["deliveries_per_s"] * 1e6 for r in runs[n])
-                    if runs[n] else None for n in runs}
-    p99 = {n: max(r["p99_ms"] for r in runs[n]) if runs[n] else None for n in runs}
+    runs, rate, per_delivery, p99, problems = relay_fanout(
+        work, {n: [f"relays_{n}_{round_}" for round_ in range(1, expected + 1)] for n in (1, 2)})
     ratio = rate[2] / rate[1] if rate[1] and rate[2] else None
     each = lambda n: ", ".join(f"{num(r['deliveries_per_s'])}/s at {num(relay_cores(r), 2)} cores" for r in runs[n])
     cpu_ratio = per_delivery[2] / per_delivery[1] if per_delivery[1] and per_delivery[2] else None
@@ -900,18 +909,9 @@ def postgres_relays_row(work, meta):
     PostgreSQL fan-out of `backends_rows`): deliveries/s and the relays' CPU per delivery. A
     reference row, as on SQLite: two cores cannot make a second relay a speed-up."""
     expected = meta.get("backends_rounds") or 0
-    runs, problems = {1: [], 2: []}, {1: [], 2: []}
-    for round_ in range(1, expected + 1):
-        for relays, name in ((1, f"backend_postgres_fanout_{round_}"), (2, f"backend_postgres_relays_fanout_{round_}")):
-            run, run_problems = loadgen_run(work, name)
-            problems[relays] += run_problems
-            if run and run.get("deliveries_per_s") and relay_cores(run) is not None:
-                runs[relays].append(run)
-            elif run:
-                problems[relays].append(f"{name}: no deliveries or relay CPU")
-    rate = {n: statistics.mean(r["deliveries_per_s"] for r in runs[n]) if runs[n] else None for n in runs}
-    per_delivery = {n: statistics.mean(relay_cores(r) / r["deliveries_per_s"] * 1e6 for r in runs[n])
-                    if runs[n] else None for n in runs}
+    rounds = range(1, expected + 1)
+    _, rate, per_delivery, _, problems = relay_fanout(
+        work, {1: [f"backend_postgres_fanout_{r}" for r in rounds], 2: [f"backend_postgres_relays_fanout_{r}" for r in rounds]})
     ratio = rate[2] / rate[1] if rate[1] and rate[2] else None
     value = lambda n: f"{num(rate[n])} deliveries/s, relays' CPU {num(per_delivery[n], 2)} µs per delivery"
     return Row(
