@@ -64,6 +64,7 @@ public enum Database {
     /// Runs `body` in a write transaction that holds the database's write lock from its start
     /// (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL the advisory write lock): writers queue, and
     /// each sees every commit before it.
+    @discardableResult
     public func write<T>(_ body: () throws -> T) throws -> T {
         switch self {
         case .sqlite(let connection): try connection.write(body)

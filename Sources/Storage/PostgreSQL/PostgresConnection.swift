@@ -176,6 +176,7 @@ public final class PostgresConnection {
     /// Runs `body` in a write transaction that holds the write lock from its first statement,
     /// in READ COMMITTED: each later statement sees every commit of the writers before it, as
     /// a SQLite writer does.
+    @discardableResult
     public func write<T>(_ body: () throws -> T) throws -> T {
         notifications.removeAll()
         defer { notifications.removeAll() }

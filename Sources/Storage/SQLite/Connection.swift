@@ -138,6 +138,7 @@ public final class Connection {
     /// Runs `body` in a write transaction, `BEGIN IMMEDIATE`: the write lock is taken at the
     /// start, where the busy timeout applies, instead of at the first write, where SQLite
     /// would answer `SQLITE_BUSY` at once to avoid a deadlock.
+    @discardableResult
     public func write<T>(_ body: () throws -> T) throws -> T {
         let result = try transaction("BEGIN IMMEDIATE", body)
         afterCommit?()
@@ -157,7 +158,7 @@ public final class Connection {
             return result
         } catch {
             if sqlite3_get_autocommit(handle) == 0 {
-                try? statement("ROLLBACK").run()
+                _ = try? statement("ROLLBACK").run()
             }
             throw error
         }
