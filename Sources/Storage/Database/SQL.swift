@@ -53,10 +53,6 @@ public struct SQL: ExpressibleByStringInterpolation, Sendable {
             sqlite += text
             postgres += text
         }
-
-        public mutating func appendInterpolation(_ number: Int) {
-            appendInterpolation(String(number))
-        }
     }
 
     /// The pieces of SQL the two dialects spell differently.
@@ -85,11 +81,6 @@ public struct SQL: ExpressibleByStringInterpolation, Sendable {
         public static func joinedIDs(_ column: String, orderedBy order: String? = nil) -> Fragment {
             Fragment(sqlite: "group_concat(\(column))",
                      postgres: "string_agg(CAST(\(column) AS TEXT), ','" + (order.map { " ORDER BY \($0)" } ?? "") + ")")
-        }
-
-        /// The smaller of two values (SQLite's two-argument `min`).
-        public static func least(_ first: String, _ second: String) -> Fragment {
-            Fragment(sqlite: "min(\(first), \(second))", postgres: "least(\(first), \(second))")
         }
 
         /// The larger of two values (SQLite's two-argument `max`).

@@ -2,6 +2,7 @@ import CPostgres
 import CSQLite
 import Domain
 import Foundation
+import Synchronization
 
 /// PostgreSQL's LISTEN/NOTIFY on a thread of its own: a connection that listens on
 /// `channels` and hands each notification (its channel and payload) to `onNotification`.
@@ -14,8 +15,8 @@ import Foundation
 /// until it can), calls `onNotification` once per channel (whatever was missed meanwhile is in
 /// the stream), and reports the failure to `onError`.
 public final class PostgresListener: @unchecked Sendable {
-    // @unchecked: `stopping` is an atomic flag; everything else is immutable or used only by
-    // the listening thread.
+    // @unchecked: everything but `stopping` (atomic) is immutable or used only by the
+    // listening thread.
     /// What a write transaction that appended events notifies at its commit
     /// (`PostgresConnection.notifyAtCommit`).
     public static let eventsChannel = "messenger_events"
@@ -24,7 +25,7 @@ public final class PostgresListener: @unchecked Sendable {
     private let channels: [String]
     private let onNotification: @Sendable (_ channel: String, _ payload: String) -> Void
     private let onError: @Sendable (any Error) -> Void
-    private let stopping = StopFlag()
+    private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     public init(url: String, channels: [String],
@@ -41,15 +42,15 @@ public final class PostgresListener: @unchecked Sendable {
         let thread = Thread { [self] in
             defer { finished.signal() }
             var first = true
-            while !stopping.isSet {
+            while !stopping.load(ordering: .acquiring) {
                 do {
                     try listen(announceMissed: !first)
                 } catch {
-                    if !stopping.isSet { onError(error) }
+                    if !stopping.load(ordering: .acquiring) { onError(error) }
                 }
                 first = false
                 // Before reconnecting: a database that is down is not asked twenty times a second.
-                for _ in 0..<4 where !stopping.isSet { usleep(250_000) }
+                for _ in 0..<4 where !stopping.load(ordering: .acquiring) { usleep(250_000) }
             }
         }
         thread.name = "pg-listen"
@@ -58,7 +59,7 @@ public final class PostgresListener: @unchecked Sendable {
 
     /// Stops the thread (within a quarter of a second) and closes its connection.
     public func stop() {
-        stopping.set()
+        stopping.store(true, ordering: .releasing)
         finished.wait()
     }
 
@@ -70,7 +71,7 @@ public final class PostgresListener: @unchecked Sendable {
         let handle = connection.handle
         let descriptor = PQsocket(handle)
         guard descriptor >= 0 else { throw StorageError(code: SQLITE_IOERR, message: "the listening connection has no socket") }
-        while !stopping.isSet {
+        while !stopping.load(ordering: .acquiring) {
             var wait = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             let ready = poll(&wait, 1, 250)
             guard ready >= 0 || errno == EINTR else {
@@ -88,23 +89,5 @@ public final class PostgresListener: @unchecked Sendable {
                 onNotification(channel, payload)
             }
         }
-    }
-}
-
-/// A flag one thread sets and another reads, behind a lock.
-private final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
-
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
     }
 }
