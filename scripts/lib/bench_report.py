@@ -847,60 +847,199 @@ def relays_rows(work, meta):
         meta_problems + problems[2] + problems[1])]
 
 
-# The rows scripts/bench --backend postgres measures on both backends: (name, label, rate
-# field, its unit, latency field, what the load is).
+# The LoadGen rows scripts/bench --backend postgres measures on both backends (backend_round),
+# as (kind, label, figure field, unit, digits, what the load is, options). The figure is a
+# rate unless the unit is ms (then lower is better); `paced`: the run offered a --rate.
 BACKEND_LOADS = (
-    ("rest", "REST write: `POST /chats/:id/messages`", "msgs_per_s", "msgs/s", "p99_ms",
-     lambda m: f"LoadGen `rest-write` with {num(m.get('rest_connections'))} connections"),
-    ("ingest", "WS ingest", "msgs_per_s", "msgs/s", "p99_ms",
+    ("rest", "REST write: `POST /chats/:id/messages`", "msgs_per_s", "msgs/s", 0,
+     lambda m: f"LoadGen `rest-write` with {num(m.get('rest_connections'))} connections (every 200 counted "
+               "against the rows in that stack's database)", {}),
+    ("ingest", "WS ingest", "msgs_per_s", "msgs/s", 0,
      lambda m: f"LoadGen `ws-ingest` with {num(m.get('ingest_users'))} users, {num(m.get('ingest_window'))} "
-               "unacknowledged each"),
-    ("fanout", "WS fan-out", "deliveries_per_s", "deliveries/s", "p99_ms",
-     lambda m: f"LoadGen `ws-fanout` to {num(m.get('fanout_members'))} members"),
-    ("chat_list", "`GET /chats?v=2`", "lists_per_s", "lists/s", "p99_ms",
+               "unacknowledged each", {}),
+    ("ingest_v2", "WS ingest on protocol 2", "msgs_per_s", "msgs/s", 0,
+     lambda m: "the WS ingest load with every socket on `/ws?v=2`", {}),
+    ("ingest_paced", "WS ingest latency, p99", "p99_ms", "ms", 2,
+     lambda m: f"the WS ingest users offering {num(m.get('backends_paced_rate'))} msgs/s together (below what "
+               "PostgreSQL takes flat out here, so that both are read below saturation)", {"paced": True}),
+    ("fanout", "WS fan-out", "deliveries_per_s", "deliveries/s", 0,
+     lambda m: f"LoadGen `ws-fanout` to {num(m.get('fanout_members'))} members", {}),
+    ("fanout_v2", "WS fan-out on protocol 2", "deliveries_per_s", "deliveries/s", 0,
+     lambda m: "the WS fan-out load with every member on protocol 2", {}),
+    ("latency", "WS fan-out latency, p99", "p99_ms", "ms", 2,
+     lambda m: f"the WS fan-out group at {num(m.get('latency_rate'), 1)} msgs/s (half the fan-out bar)",
+     {"paced": True}),
+    ("reactions", "WS reactions", "deliveries_per_s", "REACTION deliveries/s", 0,
+     lambda m: f"LoadGen `ws-reactions`, {num(m.get('reactors'))} of {num(m.get('fanout_members'))} members "
+               "reacting to one message over REST", {}),
+    ("chat_list", "`GET /chats?v=2`", "lists_per_s", "lists/s", 0,
      lambda m: f"LoadGen `rest-chat-list`, a user in {num(m.get('backends_list_chats'))} chats with unread messages "
-               f"(beside one in {num(m.get('list_few_chats'))})"),
-    ("reads", "READ ops", "reads_per_s", "READs/s", "p99_ms",
+               f"(beside one in {num(m.get('list_few_chats'))})", {}),
+    ("reads", "READ ops", "reads_per_s", "READs/s", 0,
      lambda m: f"LoadGen `ws-read`, {num(m.get('readers'))} readers of one group through "
-               f"{num(m.get('read_messages'))} messages"),
+               f"{num(m.get('read_messages'))} messages", {}),
+    ("presence", "Presence storm", "cycles_per_s", "connect/disconnect cycles/s", 0,
+     lambda m: f"LoadGen `ws-presence`, {num(m.get('presence_members'))} members flapping, "
+               f"{num(m.get('presence_observers'))} observers (each member's PRESENCE at most one per "
+               f"{PRESENCE_INTERVAL_S} s, + 1, checked)", {"latency": False}),
+    ("resume", "resume of the missed events, median", "resume_ms_median", "ms", 1,
+     lambda m: f"LoadGen `ws-resume`, {num(m.get('resume_events'))} missed events, {num(m.get('resume_rounds'))} "
+               "rounds (every event received, checked)", {}),
+    ("limits_rest", "REST write with the rate limits on", "msgs_per_s", "msgs/s", 0,
+     lambda m: f"the REST write load on a stack with every `RATE_*` on at rates no run reaches (each send "
+               "takes its token from the shared bucket in its transaction)", {}),
+    ("limits_ingest", "WS ingest with the rate limits on", "msgs_per_s", "msgs/s", 0,
+     lambda m: "the WS ingest load on the same rate-limited stack", {}),
 )
+BACKENDS = ("sqlite", "postgres")
+
+
+def backend_loadgen_runs(work, meta, kind, field, paced=False, latency=True):
+    """The LoadGen runs of one load on each backend, every round: ({backend: [(figure, p99,
+    the stack's cores)]}, {backend: problems})."""
+    runs = {b: [] for b in BACKENDS}
+    problems = {b: [] for b in BACKENDS}
+    for round_ in range(1, (meta.get("backends_rounds") or 0) + 1):
+        for backend in BACKENDS:
+            name = f"backend_{backend}_{kind}_{round_}"
+            run, run_problems = loadgen_run(work, name, latency=latency, paced=paced)
+            if kind.endswith("rest"):
+                run_problems += database_problems(work, name, run)
+            if run and kind == "resume" and run.get("received") != (run.get("events") or 0) * (run.get("rounds") or 0):
+                run_problems.append(f"{name}: {run.get('received')} events received of "
+                                    f"{(run.get('events') or 0) * (run.get('rounds') or 0)} missed")
+            if run and kind == "presence":
+                bound = int((run.get("duration_s") or 0) // PRESENCE_INTERVAL_S) + 1
+                if (run.get("presence_per_user_max") or 0) > bound:
+                    run_problems.append(f"{name}: {run['presence_per_user_max']} PRESENCE from one member, "
+                                        f"more than the {bound} the {PRESENCE_INTERVAL_S} s rule allows")
+                if (run.get("presence_heard_of_min") or 0) < (run.get("members") or 0):
+                    run_problems.append(f"{name}: an observer heard of {num(run.get('presence_heard_of_min'))} "
+                                        f"of {num(run.get('members'))} members")
+            problems[backend] += run_problems
+            if run and run.get(field) is not None:
+                runs[backend].append((run[field], run.get("p99_ms"), stack_cores(run)))
+    return runs, problems
+
+
+def backend_wrk_runs(work, meta):
+    """REST read (wrk on `GET /users/:id`) on each backend, every round, as backend_loadgen_runs."""
+    runs = {b: [] for b in BACKENDS}
+    problems = {b: [] for b in BACKENDS}
+    for round_ in range(1, (meta.get("backends_rounds") or 0) + 1):
+        for backend in BACKENDS:
+            name = f"backend_{backend}_rest_read_{round_}"
+            result = wrk_result(f"{work}/{name}.txt")
+            problems[backend] += status_problems(name, f"{work}/{name}.rc")
+            if result is None:
+                problems[backend].append(f"{name}: missing or unparsable")
+                continue
+            if not result["requests"]:
+                problems[backend].append(f"{name}: no requests")
+            if result["errors"]:
+                problems[backend].append(f"{name}: {result['errors']} errors")
+            cpu = cpu_between(f"{work}/{name}.cpu0", f"{work}/{name}.cpu1")
+            stack = [cpu[p] for p in ("FCGIApp", "WSRelay") if cpu.get(p) is not None]
+            runs[backend].append((result["rps"], result["p99_ms"], sum(stack) if stack else None))
+    return runs, problems
+
+
+def backend_idle_runs(work, meta):
+    """Idle sockets on each backend: WSRelay's RSS per open socket, in KB."""
+    runs = {b: [] for b in BACKENDS}
+    problems = {b: [] for b in BACKENDS}
+    for round_ in range(1, (meta.get("backends_rounds") or 0) + 1):
+        for backend in BACKENDS:
+            name = f"backend_{backend}_idle_{round_}"
+            run, run_problems = loadgen_run(work, name)
+            rss = load_json(f"{work}/{name}_rss.json")
+            sockets = value(run, "open_at_end")
+            if run and sockets != meta.get("idle_sockets"):
+                run_problems.append(f"{name}: {num(sockets)} of {num(meta.get('idle_sockets'))} sockets open at the end")
+            if not rss or not rss.get("rss_with_kb"):
+                run_problems.append(f"{name}: no RSS sample with the sockets open")
+            elif rss.get("relay_restarted"):
+                run_problems.append(f"{name}: the relay restarted during the run")
+            problems[backend] += run_problems
+            if not run_problems and sockets:
+                runs[backend].append(((rss["rss_with_kb"] - rss["rss_before_kb"]) / sockets, None, stack_cores(run)))
+    return runs, problems
+
+
+def backend_upload_runs(work, meta):
+    """Uploads of 50 MiB on each backend: MB/s of each that stored every byte with a 200."""
+    runs = {b: [] for b in BACKENDS}
+    problems = {b: [] for b in BACKENDS}
+    expected = meta.get("backends_uploads") or 0
+    for round_ in range(1, (meta.get("backends_rounds") or 0) + 1):
+        for backend in BACKENDS:
+            name = f"backend_{backend}_upload_{round_}"
+            try:
+                with open(f"{work}/{name}.txt") as f:
+                    uploads = [line.split() for line in f if line.strip()]
+            except OSError:
+                uploads = []
+            ok = [u for u in uploads if len(u) == 5 and u[2] == "200" and float(u[1]) > 0]
+            if len(ok) != expected:
+                problems[backend].append(f"{name}: {len(ok)} of {expected} uploads stored every byte with a 200")
+            runs[backend] += [(int(u[0]) / float(u[1]) / 1e6, None, None) for u in ok]
+    return runs, problems
+
+
+def backend_row(meta, label, unit, digits, runs, problems, load):
+    """PostgreSQL against SQLite for one load: mean figure (a time's mean too), worst p99, mean
+    cores of FCGIApp + WSRelay, each run's figure."""
+    mean = lambda b, i: (statistics.mean(r[i] for r in runs[b] if r[i] is not None)
+                         if any(r[i] is not None for r in runs[b]) else None)
+    figure = {b: mean(b, 0) for b in BACKENDS}
+    p99 = {b: max((r[1] for r in runs[b] if r[1] is not None), default=None) for b in BACKENDS}
+    cpu = {b: mean(b, 2) for b in BACKENDS}
+    ratio = figure["postgres"] / figure["sqlite"] if figure["postgres"] and figure["sqlite"] else None
+
+    def text(b):
+        parts = [f"p99 {num(p99[b], 2)} ms"] if unit != "ms" and p99[b] is not None else []
+        if cpu[b] is not None:
+            parts.append(f"the stack's processes {num(cpu[b], 2)} cores")
+        return f"{num(figure[b], digits)} {unit}" + (f" ({'; '.join(parts)})" if parts else "")
+
+    each = lambda b: ", ".join(num(r[0], digits) for r in runs[b])
+    expected = meta.get("backends_rounds") or 0
+    direction = ("lower is better: a ratio above 1 is PostgreSQL behind" if unit == "ms" or unit.startswith("KB")
+                 else "a ratio below 1 is PostgreSQL behind")
+    return Row(
+        f"PostgreSQL: {label}", text("postgres"), text("sqlite") + " on SQLite", ratio, "—", REFERENCE,
+        f"{load(meta)}, as in the full run, on a stack with `DATABASE_URL=postgres://…` (a throwaway cluster on "
+        f"this machine, over its Unix socket, `synchronous_commit=off`) and one on SQLite "
+        f"(`DB_SYNCHRONOUS=normal`), each round on fresh databases, alternated {expected} round(s), SQLite first; "
+        f"mean figure, worst p99, mean CPU of FCGIApp + WSRelay (PostgreSQL's own server processes are not in "
+        f"it); the ratio is PostgreSQL's figure ÷ SQLite's ({direction}). PostgreSQL: {each('postgres')}; "
+        f"SQLite: {each('sqlite')}.",
+        ([] if expected else ["meta.json: no backends_rounds"]) + problems["postgres"]
+        + as_baseline(problems["sqlite"]))
 
 
 def backends_rows(work, meta):
-    """The database-bound rows on a stack on PostgreSQL and one on SQLite, alternated in rounds
-    (SQLite first, each on a fresh database): PostgreSQL against SQLite. Reference rows: the
-    issue sets no bar for PostgreSQL on one machine, where it pays a round trip per statement
-    that SQLite, in the process, does not; the rows say what that costs."""
-    expected = meta.get("backends_rounds") or 0
-    meta_problems = [] if expected else ["meta.json: no backends_rounds"]
-    rows = []
-    for kind, label, rate_field, unit, latency_field, load in BACKEND_LOADS:
-        runs = {"sqlite": [], "postgres": []}
-        problems = {"sqlite": [], "postgres": []}
-        for round_ in range(1, expected + 1):
-            for backend in runs:
-                run, run_problems = loadgen_run(work, f"backend_{backend}_{kind}_{round_}", latency=True)
-                problems[backend] += run_problems
-                if run and run.get(rate_field):
-                    runs[backend].append(run)
-        rate = {b: statistics.mean(r[rate_field] for r in runs[b]) if runs[b] else None for b in runs}
-        p99 = {b: max(r[latency_field] for r in runs[b] if r.get(latency_field) is not None)
-               if any(r.get(latency_field) is not None for r in runs[b]) else None for b in runs}
-        ratio = rate["postgres"] / rate["sqlite"] if rate["postgres"] and rate["sqlite"] else None
-        cpu = {b: statistics.mean(c for c in (stack_cores(r) for r in runs[b]) if c is not None)
-               if any(stack_cores(r) is not None for r in runs[b]) else None for b in runs}
-        each = lambda b: ", ".join(num(r[rate_field]) for r in runs[b])
-        figure = lambda b: (f"{num(rate[b])} {unit} (p99 {num(p99[b], 2)} ms; the stack's processes "
-                            f"{num(cpu[b], 2)} cores)")
-        rows.append(Row(
-            f"PostgreSQL: {label}", figure("postgres"), figure("sqlite") + " on SQLite", ratio, "—", REFERENCE,
-            f"{load(meta)}, {meta.get('duration')} s after {meta.get('warmup')} s warm-up, on a stack with "
-            f"`DATABASE_URL=postgres://…` (a throwaway cluster on this machine, over its Unix socket, "
-            f"`synchronous_commit=off`) and one on SQLite (`DB_SYNCHRONOUS=normal`), each on a fresh database, "
-            f"alternated {expected} round(s), SQLite first; mean rate, worst p99, mean CPU of FCGIApp + WSRelay "
-            f"(PostgreSQL's own server processes are not in it). PostgreSQL: {each('postgres')}; "
-            f"SQLite: {each('sqlite')}.",
-            meta_problems + problems["postgres"] + as_baseline(problems["sqlite"])))
+    """Every row the database takes part in, on a stack on PostgreSQL and one on SQLite,
+    alternated in rounds: PostgreSQL against SQLite. Reference rows: the issue sets no bar for
+    PostgreSQL on one machine, where it pays a round trip per statement that SQLite, in the
+    process, does not; the rows say what that costs."""
+    rows = [
+        backend_row(meta, f"Idle: {num(meta.get('idle_sockets'))} authenticated sockets", "KB/conn WSRelay RSS", 1,
+                    *backend_idle_runs(work, meta),
+                    lambda m: "LoadGen `ws-idle` through nginx, WSRelay's VmRSS with the sockets open less before, "
+                              "÷ open sockets, first on a fresh relay"),
+        backend_row(meta, "REST read: `GET /users/:id`", "requests/s", 0, *backend_wrk_runs(work, meta),
+                    lambda m: f"wrk -t2 -c{num(m.get('wrk_connections'))} for {m.get('wrk_seconds')} s (the token "
+                              "checked and the user read on every request)"),
+    ]
+    for kind, label, field, unit, digits, load, options in BACKEND_LOADS:
+        runs, problems = backend_loadgen_runs(work, meta, kind, field, **options)
+        rows.append(backend_row(meta, label, unit, digits, runs, problems, load))
+        if kind == "rest":
+            rows.append(backend_row(meta, "Upload: one 50 MiB file through nginx", "MB/s", 1,
+                                    *backend_upload_runs(work, meta),
+                                    lambda m: f"{num(m.get('backends_uploads'))} multipart `POST /upload`s of 50 MiB "
+                                              "per stack with curl, each stored whole (checked)"))
     return rows
 
 
