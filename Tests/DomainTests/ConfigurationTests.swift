@@ -57,10 +57,29 @@ final class TemporaryDirectory {
         #expect(config.fastCGIUploadSocketPath == run + "/fcgi-upload-2.sock")
         #expect(config.relaySocketPath == run + "/relay-2.sock")
         #expect(config.notifySocketPath == run + "/notify-2.sock")
-        #expect(config.relaySocketPaths == [run + "/relay.sock", run + "/relay-2.sock", run + "/relay-3.sock"])
+        #expect(config.localRelays == 1...3)
+        #expect(config.relaySockets.map(\.instance) == [1, 2, 3])
+        #expect(config.relaySockets.map(\.path) == [run + "/relay.sock", run + "/relay-2.sock", run + "/relay-3.sock"])
         #expect(config.notifySocketPaths(exceptRelay: 2) == [run + "/notify.sock", run + "/notify-3.sock"])
         #expect(throws: ConfigurationError.self) { try configuration(["RELAY_INSTANCES": "0"]) }
         #expect(throws: ConfigurationError.self) { try configuration(["INSTANCE": "17"]) }
+    }
+
+    @Test func localRelaysAreTheRelaysOfThisHostAmongTheDeployments() throws {
+        let run = directory.path + "/run"
+        let hostB = try configuration(["RELAY_INSTANCES": "4", "LOCAL_RELAYS": "3-4", "INSTANCE": "3"])
+        #expect(hostB.relayInstances == 4)
+        #expect(hostB.relaySockets.map(\.instance) == [3, 4])
+        #expect(hostB.relaySockets.map(\.path) == [run + "/relay-3.sock", run + "/relay-4.sock"])
+        #expect(hostB.notifySocketPaths() == [run + "/notify-3.sock", run + "/notify-4.sock"])
+        #expect(hostB.notifySocketPaths(exceptRelay: 3) == [run + "/notify-4.sock"])
+        let one = try configuration(["RELAY_INSTANCES": "2", "LOCAL_RELAYS": "2"])
+        #expect(one.localRelays == 2...2)
+        for bad in ["0", "3", "2-1", "1-3", "1-", "-2", "a", "1-2-3"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") {
+                try configuration(["RELAY_INSTANCES": "2", "LOCAL_RELAYS": bad])
+            }
+        }
     }
 
     @Test func relativeDataDirectoryBecomesAbsolute() throws {

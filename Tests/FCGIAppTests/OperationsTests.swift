@@ -107,12 +107,12 @@ import Testing
         let path = app.configuration.relaySocketPath
         var relay: OneShotRelay? = try OneShotRelay(path: path, status: "200 OK")
         let health = RelayHealth()
-        #expect(health.downRelays(socketPaths: [path], requestID: "a").isEmpty)
+        #expect(health.downRelays([(1, path)], requestID: "a").isEmpty)
         relay?.done.wait()
         relay = nil  // nothing listens any more: only the standing answer can still say ok
-        #expect(health.downRelays(socketPaths: [path], requestID: "b").isEmpty)
+        #expect(health.downRelays([(1, path)], requestID: "b").isEmpty)
         usleep(useconds_t(RelayHealth.maxAgeNanoseconds / 1_000 + 50_000))
-        #expect(health.downRelays(socketPaths: [path], requestID: "c") == [1])
+        #expect(health.downRelays([(1, path)], requestID: "c") == [1])
     }
 
     @Test func downWhenTheRelayAnswersAnythingBut200() throws {

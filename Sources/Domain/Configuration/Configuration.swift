@@ -68,6 +68,11 @@ public struct Configuration: Sendable {
     /// `INSTANCE` (1): which of its kind this process is, 1-based; it names the process's
     /// sockets and, for a relay, its share of presence.
     public var instance: Int
+    /// `LOCAL_RELAYS` (`1-RELAY_INSTANCES`): the instance numbers of the relays on this host,
+    /// `first-last` or one number. Several hosts on one PostgreSQL database number their relays
+    /// across the deployment (`RELAY_INSTANCES` their total) and each host's sockets are its
+    /// own: its FCGIApp probes (`/healthz`) and notifies only these.
+    public var localRelays: ClosedRange<Int>
 
     public var runDirectory: String { dataDirectory + "/run" }
     public var uploadsDirectory: String { dataDirectory + "/uploads" }
@@ -77,13 +82,16 @@ public struct Configuration: Sendable {
     public var fastCGIUploadSocketPath: String { socketPath("fcgi-upload", instance: instance) }
     /// This WSRelay's HTTP/WebSocket socket; nginx's `/ws` proxies here.
     public var relaySocketPath: String { socketPath("relay", instance: instance) }
-    /// Every relay's HTTP socket, instance 1 first (FCGIApp's health check probes each).
-    public var relaySocketPaths: [String] { (1...relayInstances).map { socketPath("relay", instance: $0) } }
+    /// Every local relay's instance number and HTTP socket, lowest first (FCGIApp's health
+    /// check probes each).
+    public var relaySockets: [(instance: Int, path: String)] {
+        localRelays.map { ($0, socketPath("relay", instance: $0)) }
+    }
     /// This WSRelay's datagram socket for notifications from FCGIApp and the other relays.
     public var notifySocketPath: String { socketPath("notify", instance: instance) }
-    /// The notification sockets a writer tells of its commits: every relay's but its own.
+    /// The notification sockets a writer tells of its commits: every local relay's but its own.
     public func notifySocketPaths(exceptRelay ownInstance: Int? = nil) -> [String] {
-        (1...relayInstances).filter { $0 != ownInstance }.map { socketPath("notify", instance: $0) }
+        localRelays.filter { $0 != ownInstance }.map { socketPath("notify", instance: $0) }
     }
 
     /// Instance 1 keeps the single-instance names (`relay.sock`); instance n is `relay-n.sock`.
@@ -170,6 +178,7 @@ public struct Configuration: Sendable {
         fcgiInstances = Int(try integer("FCGI_INSTANCES", default: 1, range: 1...Self.maxInstances))
         relayInstances = Int(try integer("RELAY_INSTANCES", default: 1, range: 1...Self.maxInstances))
         instance = Int(try integer("INSTANCE", default: 1, range: 1...Self.maxInstances))
+        localRelays = try Self.relayRange(value("LOCAL_RELAYS"), relayInstances: relayInstances)
         if let secret = value("JWT_SECRET") {
             guard secret.utf8.count >= 16 else {
                 throw ConfigurationError("JWT_SECRET must be at least 16 bytes long")
@@ -182,6 +191,19 @@ public struct Configuration: Sendable {
 
     /// The most instances of either kind (`FCGI_INSTANCES`, `RELAY_INSTANCES`).
     public static let maxInstances: Int64 = 16
+
+    /// `LOCAL_RELAYS`: `n` or `first-last`, within `1...relayInstances`; nil is all of them.
+    static func relayRange(_ raw: String?, relayInstances: Int) throws -> ClosedRange<Int> {
+        guard let raw else { return 1...relayInstances }
+        let parts = raw.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        let bounds = parts.compactMap { Int($0) }
+        guard bounds.count == parts.count, let first = bounds.first, let last = bounds.last,
+              1 <= first, first <= last, last <= relayInstances
+        else {
+            throw ConfigurationError("LOCAL_RELAYS must be n or first-last within 1-\(relayInstances) (RELAY_INSTANCES), got \(raw)")
+        }
+        return first...last
+    }
 
     /// `url` with its password (between the user's `:` and the last `@` before any `?`, so
     /// that a password with a bare `@` goes whole) replaced, for logs and errors.

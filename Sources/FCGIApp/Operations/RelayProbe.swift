@@ -61,9 +61,9 @@ final class RelayHealth: Sendable {
     /// How long a probe's answer stands; short, so an outage shows within a quarter second.
     static let maxAgeNanoseconds: UInt64 = 250_000_000
 
-    /// The instance numbers of the relays in `socketPaths` (instance 1 first) that do not
-    /// accept; all are probed at once, so the answer takes one probe's time at most.
-    func downRelays(socketPaths: [String], requestID: String) -> [Int] {
+    /// The instance numbers of the `relays` that do not accept, in the order given; all are
+    /// probed at once, so the answer takes one probe's time at most.
+    func downRelays(_ relays: [(instance: Int, path: String)], requestID: String) -> [Int] {
         let now = Elapsed.now()
         let reused: [Int]? = state.withLock { state in
             if state.probing || (state.checkedAt > 0 && now &- state.checkedAt < Self.maxAgeNanoseconds) {
@@ -73,12 +73,12 @@ final class RelayHealth: Sendable {
             return nil
         }
         if let reused { return reused }
-        let accepting = Mutex([Bool](repeating: false, count: socketPaths.count))
-        DispatchQueue.concurrentPerform(iterations: socketPaths.count) { index in
-            let answer = RelayProbe.isAccepting(socketPath: socketPaths[index], requestID: requestID)
+        let accepting = Mutex([Bool](repeating: false, count: relays.count))
+        DispatchQueue.concurrentPerform(iterations: relays.count) { index in
+            let answer = RelayProbe.isAccepting(socketPath: relays[index].path, requestID: requestID)
             accepting.withLock { $0[index] = answer }
         }
-        let down = accepting.withLock { answers in answers.indices.filter { !answers[$0] }.map { $0 + 1 } }
+        let down = accepting.withLock { answers in answers.indices.filter { !answers[$0] }.map { relays[$0].instance } }
         state.withLock { $0 = State(checkedAt: Elapsed.now(), down: down, probing: false) }
         return down
     }
