@@ -35,7 +35,7 @@ do {
         // Refuses a schema this build does not know before listening.
         let store = try DatabaseLocation(configuration).openStore(synchronous: configuration.databaseSynchronous)
         try UploadSweep.run(directory: configuration.uploadsDirectory, store: store, logger: logger,
-                            minimumAge: configuration.fcgiInstances > 1 ? UploadSweep.sharedMinimumAge : 0)
+                            minimumAge: UploadSweep.minimumAge(configuration))
         let server = try FastCGIServer(configuration: configuration, router: API.router(), logger: logger,
                                        metrics: MetricsExport())
         try server.run()

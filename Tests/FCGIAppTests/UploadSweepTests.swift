@@ -45,4 +45,17 @@ import Testing
         try sweep(minimumAge: UploadSweep.sharedMinimumAge)
         #expect(try app.uploadsDirectoryContents() == [recentPart, recentOrphan].sorted())
     }
+
+    @Test func onlyTheOneFCGIAppOfAHostAloneSweepsEverything() throws {
+        func age(_ extra: [String: String]) throws -> TimeInterval {
+            var environment = ["DATA_DIR": directory, "JWT_SECRET": "0123456789abcdef-secret"]
+            environment.merge(extra) { _, new in new }
+            return UploadSweep.minimumAge(try Configuration(environment: environment))
+        }
+        #expect(try age([:]) == 0)
+        #expect(try age(["RELAY_INSTANCES": "2"]) == 0)
+        #expect(try age(["FCGI_INSTANCES": "2"]) == UploadSweep.sharedMinimumAge)
+        // Other hosts' relays: those hosts share the directory (nginx/messenger-front.conf).
+        #expect(try age(["RELAY_INSTANCES": "2", "LOCAL_RELAYS": "1"]) == UploadSweep.sharedMinimumAge)
+    }
 }

@@ -9,12 +9,20 @@ import Storage
 /// ever acknowledged or can be reached through a URL that a client was given.
 ///
 /// Runs at start-up, before the sockets listen. With one FCGIApp no upload is under way then;
-/// with several (`FCGI_INSTANCES`) the others may be streaming or committing one, so only
-/// files untouched for `minimumAge` go: a streaming upload writes at least once a minute
-/// (nginx's `client_body_timeout`), and a renamed file's row commits within a busy timeout.
+/// with several (`FCGI_INSTANCES`, or other hosts', which share the uploads directory:
+/// nginx/messenger-front.conf) the others may be streaming or committing one, so only files
+/// untouched for `minimumAge` go: a streaming upload writes at least once a minute (nginx's
+/// `client_body_timeout`), and a renamed file's row commits within a busy timeout.
 enum UploadSweep {
     /// The `minimumAge` when other FCGIApps share the directory.
     static let sharedMinimumAge: TimeInterval = 600
+
+    /// 0 for a host's one FCGIApp; `sharedMinimumAge` beside other instances, or on one host
+    /// of several (`LOCAL_RELAYS` names only some of the deployment's relays).
+    static func minimumAge(_ configuration: Configuration) -> TimeInterval {
+        let otherHosts = configuration.localRelays.count < configuration.relayInstances
+        return configuration.fcgiInstances > 1 || otherHosts ? sharedMinimumAge : 0
+    }
 
     static func run(directory: String, store: Store, logger: Logger, minimumAge: TimeInterval = 0) throws {
         var removed: [String] = []
