@@ -1,11 +1,15 @@
-"""PostgreSQL faults (issue 20, the PostgreSQL pass only): the server ends every connection of
-the apps (as a restart or a failover does), then refuses new ones for a while.
+"""PostgreSQL faults (issue 20, the PostgreSQL pass only).
 
-When the connections are cut, the next requests go to new ones without a single error, and
-a socket keeps receiving (the relay's storage and LISTEN connections reopen). While the
-database refuses connections, REST answers 503 {"error"} at once (not 500, not a hang), a
-WebSocket send gets ERROR with its nonce, and once it accepts them again everything works on
-the same processes. ~20 s."""
+The server ends every connection of the apps (as a restart or a failover does), then refuses
+new ones for a while. When the connections are cut, the next requests go to new ones without a
+single error, and a socket keeps receiving (the relay's storage and LISTEN connections reopen).
+While the database refuses connections, REST answers 503 {"error"} at once (not 500, not a
+hang), a WebSocket send gets ERROR with its nonce, and once it accepts them again everything
+works on the same processes.
+
+A relay that misses a NOTIFY still catches up from the event stream: a message committed from
+outside the apps, with the Store's own statements but no NOTIFY and no datagram, reaches a
+connected protocol-2 socket and a resumed one within 2 s (the relay's 250 ms poll). ~25 s."""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from stream_helpers import P2Client
 from ws_helpers import run
 
 pytestmark = pytest.mark.skipif(not database.ON_POSTGRES, reason="PostgreSQL only (E2E_BACKEND=postgres)")
+
+# What the Store's write transactions NOTIFY at commit (PostgresListener.eventsChannel).
+CHANNEL = "messenger_events"
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +112,70 @@ def test_cut_connections_reopen_and_a_refusing_database_answers_503_then_recover
 
     run(scenario(), timeout=90)
     assert stack.child_pids() == pids, "a process was restarted"
+
+
+def store_unannounced(stack, sender_id: int, chat_id: int, content: str) -> tuple[int, int]:
+    """Stores a message from outside the apps with the statements `Store.post` runs on
+    PostgreSQL (Sources/Storage/Queries/Store+Messages.swift: the write lock first, the
+    message, the sender's read marker, its MESSAGE event, the search index) in one
+    transaction, and nothing else: no NOTIFY before the commit (the Store's connection adds
+    it, not the schema) and no datagram (FCGIApp sends those after its own commits). Returns
+    (message id, seq)."""
+    import psycopg  # only the PostgreSQL pass needs it (database.py)
+
+    created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with psycopg.connect(stack.database_url) as connection:  # committed as the block ends
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (database.POSTGRES_WRITE_LOCK,))
+        message_id = connection.execute(
+            "INSERT INTO messages (chat_id, sender_id, content, nonce, reply_to_id, created_at) "
+            "VALUES (%s, %s, %s, NULL, NULL, %s) RETURNING id", (chat_id, sender_id, content, created_at)).fetchone()[0]
+        connection.execute("UPDATE chat_members SET last_read_id = %s WHERE chat_id = %s AND user_id = %s",
+                           (message_id, chat_id, sender_id))
+        seq = connection.execute(
+            "INSERT INTO events (op, audience, chat_id, user_id, message_id, data) "
+            "VALUES ('MESSAGE', 'chat', %s, NULL, %s, NULL) RETURNING seq", (chat_id, message_id)).fetchone()[0]
+        connection.execute("SELECT messenger_index_for_search(ARRAY[%s]::bigint[])", (message_id,))
+    return message_id, seq
+
+
+def test_a_commit_nobody_announces_reaches_live_and_resumed_sockets_by_the_poll(stack):
+    owner, member = new_user(stack, "pn"), new_user(stack, "pr")
+    chat_id, _ = group_with_messages(stack, owner, member)
+    seeded = database.head_seq(stack)
+    pids = stack.child_pids()
+    bound = 2.0
+
+    async def scenario():
+        import psycopg
+
+        live = await P2Client.open(stack, member)
+        resumed = await P2Client.open(stack, owner, since=seeded - 2)  # replays the two seeds
+        assert [f["d"]["content"] for f in await resumed.events_through(seeded)] == ["seed 0", "seed 1"]
+
+        # Our own LISTEN on the relays' channel, heard working: an app's commit notifies it.
+        with psycopg.connect(stack.database_url, autocommit=True) as listener:
+            listener.execute(f"LISTEN {CHANNEL}")
+            helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token, json={"content": "heard"}))
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [CHANNEL]
+            head = database.head_seq(stack)
+            for ws in (live, resumed):
+                assert (await ws.events_through(head))[-1]["d"]["content"] == "heard"
+
+            # Committed unannounced: the relay hears nothing, and delivers it anyway.
+            started = time.monotonic()
+            message_id, seq = store_unannounced(stack, owner.id, chat_id, "nobody told the relay")
+            for ws in (live, resumed):
+                frames = await ws.events_through(seq, timeout=max(0.01, started + bound - time.monotonic()))
+                assert [(f["op"], f["seq"], f["d"]["id"]) for f in frames] == [("MESSAGE", seq, message_id)], frames
+                assert frames[0]["d"]["content"] == "nobody told the relay"
+            elapsed = time.monotonic() - started
+            assert elapsed < bound, elapsed
+            heard = [(n.channel, n.payload) for n in listener.notifies(timeout=0.2)]
+            assert heard == [], f"something notified {CHANNEL} meanwhile, so this proves no poll: {heard}"
+        await live.close()
+        await resumed.close()
+
+    run(scenario(), timeout=60)
+    assert stack.child_pids() == pids, "a process was restarted"
+    page = helpers.ok_json(request(stack, "GET", f"/chats/{chat_id}/messages", member.token))
+    assert [m["content"] for m in page["messages"]] == ["seed 0", "seed 1", "heard", "nobody told the relay"]
