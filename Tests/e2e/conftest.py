@@ -106,6 +106,7 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
         FCGI_WORKERS="",
         FCGI_INSTANCES="",
         RELAY_INSTANCES="",
+        LOCAL_RELAYS="",
         INSTANCE="",
         # Retention stays the default (30 days); the relay prunes every second, so a test that
         # backdates events sees them pruned at once (the RESYNC tests).
