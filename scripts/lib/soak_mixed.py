@@ -2,16 +2,17 @@
 """The mixed part of scripts/soak, and its samples and verdict.
 
 usage: soak_mixed.py --port P --data-dir D --minutes M --window-seconds W --out REPORT.md
-                     [--loadgen NAME=RESULT.json ...] [--pids-from RUN_PID]
+                     [--warmup-seconds S] [--loadgen NAME=RESULT.json ...] [--pids-from RUN_PID]
 
-Runs, for M minutes, against the stack on port P: edits, reactions, read markers, REST reads
+Runs, for S seconds of warm-up and then M minutes, against the stack on port P: edits, reactions, read markers, REST reads
 (GET /chats?v=2 and a page of messages), uploads (256 KiB), protocol-2 reconnects with
 `since` (each checked to resume with no gap), and a probe socket timing send → ACK — each at
 a fixed rate, each operation's latency recorded with the window it started in. Every 10 s it
 samples the RSS and open file descriptors of FCGIApp, WSRelay and nginx's workers (children
 of scripts/run, looked up each time) and the WAL's size. At the end it writes REPORT.md and
 prints it: per window the p99 of each operation and the samples; the verdict against the
-issue's criteria. Exit status 0 when every criterion holds, 1 otherwise.
+issue's criteria, on the M minutes after the warm-up (whose latencies and samples are shown,
+as the window "warm-up", and not judged: they are a fresh database's and WAL's first minutes). Exit status 0 when every criterion holds, 1 otherwise.
 """
 import argparse
 import asyncio
@@ -82,12 +83,16 @@ def processes(run_pid):
     return found
 
 
+WARMUP = -1   # the window of everything before the measured minutes
+
+
 class Soak:
     def __init__(self, args):
         self.args = args
         self.base = f"http://127.0.0.1:{args.port}"
         self.start = time.monotonic()
-        self.end = self.start + args.minutes * 60
+        self.measured = self.start + args.warmup_seconds
+        self.end = self.measured + args.minutes * 60
         self.latency = {}     # (window, op) -> [seconds]
         self.errors = {}      # op -> count
         self.error_samples = []
@@ -95,7 +100,8 @@ class Soak:
         self.pids_seen = {}
 
     def window(self, t):
-        return int((t - self.start) // self.args.window_seconds)
+        """The window `t` falls in: 0, 1, … after the warm-up, -1 during it."""
+        return int((t - self.measured) // self.args.window_seconds) if t >= self.measured else WARMUP
 
     def record(self, op, started, ok, detail=""):
         if ok:
@@ -308,8 +314,12 @@ def report(soak, loadgen):
     complete = int(args.minutes * 60 // args.window_seconds)
     windows = sorted({w for w, _ in soak.latency if w < complete})
     ops = sorted({op for _, op in soak.latency})
-    lines = [f"Soak: {args.minutes:g} minutes, windows of {args.window_seconds / 60:g} minutes.", ""]
-    lines.append("| operation | " + " | ".join(f"window {w + 1}: count, p99" for w in windows) + " | last ÷ first p99 |")
+    warmup = f" after {args.warmup_seconds / 60:g} minutes of warm-up" if args.warmup_seconds else ""
+    lines = [f"Soak: {args.minutes:g} minutes{warmup}, windows of {args.window_seconds / 60:g} minutes; "
+             "every comparison is of the measured windows (the warm-up's column is shown, not judged).", ""]
+    name_of_window = lambda w: "warm-up" if w == WARMUP else f"window {w + 1}"
+    lines.append("| operation | " + " | ".join(f"{name_of_window(w)}: count, p99" for w in windows)
+                 + " | last ÷ first p99 |")
     lines.append("|---|" + "---|" * (len(windows) + 1))
     verdicts = []
     for op in ops:
@@ -318,7 +328,7 @@ def report(soak, loadgen):
             values = soak.latency.get((w, op), [])
             value = p99(values)
             cells.append(f"{len(values)}, {value * 1000:.1f} ms" if value is not None else "—")
-            if value is not None:
+            if value is not None and w != WARMUP:
                 first = value if first is None else first
                 last = value
         ratio = last / first if first and last else None
@@ -341,8 +351,8 @@ def report(soak, loadgen):
                      f"{sample['WSRelay_heap_in_use_bytes'] / 1048576:.1f} | "
                      f"{sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | {sample['WSRelay_fds']} | "
                      f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {sample['wal_bytes'] / 1048576:.1f} |")
-    # Flat after warm-up: the last window's mean against the first window's (the first
-    # window is the warm-up's; with one window, the second half against the first).
+    # Flat after warm-up: the last measured window's mean against the first's (without a
+    # warm-up of its own, the first window is the warm-up's).
     def mean_of(key, window):
         values = [s[key] for s in soak.samples if s["window"] == window]
         return statistics.mean(values) if values else None
@@ -409,6 +419,7 @@ def main():
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--window-seconds", type=float, default=300)
+    parser.add_argument("--warmup-seconds", type=float, default=0)
     parser.add_argument("--rate-scale", type=float, default=1.0)
     parser.add_argument("--pids-from", type=int, required=True)
     parser.add_argument("--loadgen", action="append", default=[])
