@@ -9,10 +9,13 @@ works on the same processes.
 
 A relay that misses a NOTIFY still catches up from the event stream: a message committed from
 outside the apps, with the Store's own statements but no NOTIFY and no datagram, reaches a
-connected protocol-2 socket and a resumed one within 2 s (the relay's 250 ms poll). ~25 s."""
+connected protocol-2 socket and a resumed one within 2 s (the relay's 250 ms poll), once the
+relay's LISTEN connection has settled (one that reconnects wakes the relay once) and our own
+LISTEN has heard nothing. ~10 s."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -138,6 +141,24 @@ def store_unannounced(stack, sender_id: int, chat_id: int, content: str) -> tupl
     return message_id, seq
 
 
+def wait_listener_settled(stack, ours: int, settled: float = 1.0) -> None:
+    """Waits until the relay's LISTEN connection (any but the backend `ours`) has been open for
+    `settled` seconds: one that (re)connects wakes the relay once, for whatever it missed
+    meanwhile (PostgresListener), which would find a commit made just then without the poll."""
+    name = database_name(stack)
+    deadline = time.monotonic() + 15
+    while True:
+        with database._admin() as admin:
+            ages = [row[0] for row in admin.execute(
+                "SELECT extract(epoch FROM now() - backend_start) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> %s AND state = 'idle' AND query = %s",
+                (name, ours, f"LISTEN {CHANNEL}")).fetchall()]
+        if len(ages) == 1 and ages[0] >= settled:
+            return
+        assert time.monotonic() < deadline, f"the relay's LISTEN connection did not settle: ages {ages}"
+        time.sleep(0.1)
+
+
 def test_a_commit_nobody_announces_reaches_live_and_resumed_sockets_by_the_poll(stack):
     owner, member = new_user(stack, "pn"), new_user(stack, "pr")
     chat_id, _ = group_with_messages(stack, owner, member)
@@ -160,6 +181,11 @@ def test_a_commit_nobody_announces_reaches_live_and_resumed_sockets_by_the_poll(
             head = database.head_seq(stack)
             for ws in (live, resumed):
                 assert (await ws.events_through(head))[-1]["d"]["content"] == "heard"
+            # Past the second hint of that commit (its datagram and its NOTIFY each wake the
+            # relay, whichever comes later a moment after the first), which would otherwise
+            # start a round that finds the next commit too.
+            await asyncio.sleep(0.5)
+            wait_listener_settled(stack, ours=listener.info.backend_pid)
 
             # Committed unannounced: the relay hears nothing, and delivers it anyway.
             started = time.monotonic()
@@ -171,7 +197,7 @@ def test_a_commit_nobody_announces_reaches_live_and_resumed_sockets_by_the_poll(
             elapsed = time.monotonic() - started
             assert elapsed < bound, elapsed
             heard = [(n.channel, n.payload) for n in listener.notifies(timeout=0.2)]
-            assert heard == [], f"something notified {CHANNEL} meanwhile, so this proves no poll: {heard}"
+            assert heard == [], f"something notified {CHANNEL} meanwhile: the delivery says nothing of the poll: {heard}"
         await live.close()
         await resumed.close()
 
