@@ -130,16 +130,17 @@ def stack_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, **overrides: str) -> Stack:
+def start_stack(prefix: str = "msgr-e2e-", data_dir: Path | None = None, tablespace: str | None = None,
+                **overrides: str) -> Stack:
     """Starts scripts/run in its own process group and waits until GET /chats answers 401 and
     the script has printed its "ready on" line; on ``data_dir`` if given (an empty directory,
     e.g. a small filesystem mounted there; it is removed with the stack), else on a new
-    temporary one."""
+    temporary one. On PostgreSQL, ``tablespace`` holds the stack's tables (database.create)."""
     data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(data_dir, 0o755)  # nginx's workers (www-data when root) traverse it
     port = helpers.free_port()
     if "DATABASE_URL" not in overrides:
-        overrides["DATABASE_URL"] = database.create(data_dir)
+        overrides["DATABASE_URL"] = database.create(data_dir, tablespace=tablespace)
     output_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".out")[1])
     with open(output_path, "wb") as output:
         proc = subprocess.Popen(

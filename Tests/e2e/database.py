@@ -36,10 +36,13 @@ def _admin():
     return psycopg.connect(os.environ["E2E_PG_ADMIN_URL"], autocommit=True)
 
 
-def create(data_dir: Path) -> str:
+def create(data_dir: Path, tablespace: str | None = None) -> str:
     """A DATABASE_URL for a new stack in ``data_dir``: the SQLite file there, or a new empty
-    PostgreSQL database."""
+    PostgreSQL database; with ``tablespace`` (PostgreSQL only; one the role ``messenger`` may
+    create in), every table and index the migrations create goes there (the database's
+    ``default_tablespace``), while the catalogs and the cluster's WAL stay on its own disk."""
     if not ON_POSTGRES:
+        assert tablespace is None, "a tablespace is PostgreSQL's"
         return f"sqlite:{data_dir}/messenger.db"
     shared = os.environ["E2E_PG_DATABASE_URL"]
     name = "e2e_" + uuid.uuid4().hex[:16]
@@ -47,6 +50,8 @@ def create(data_dir: Path) -> str:
     with _admin() as admin:
         admin.execute(f"CREATE DATABASE {name} OWNER messenger TEMPLATE template0 ENCODING 'UTF8' "
                       "LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'")
+        if tablespace is not None:
+            admin.execute(f"ALTER DATABASE {name} SET default_tablespace = {tablespace}")
     return shared.replace("/messenger?", f"/{name}?")
 
 

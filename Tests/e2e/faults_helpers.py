@@ -1,12 +1,19 @@
 """Helpers for the fault tests (issue 19): a stack of the test module's own (each breaks it),
-the database's write-visible state, and every REST write kind as one call."""
+the database's write-visible state, every REST write kind as one call, and a small
+filesystem to fill."""
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+import pytest
 import requests
 
 import database
@@ -117,3 +124,45 @@ def group_with_messages(stack, owner, member, count: int = 2) -> tuple[int, list
 
 def visible_files(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
+
+
+def mounted(path: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
+
+
+def small_filesystem(size: str, prefix: str):
+    """A generator for a module fixture: a tmpfs of `size` (mount's `size=`, e.g. "48m")
+    mounted (as root; skipped otherwise) on a new directory, yielded, and removed afterwards
+    whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        path.rmdir()
+        pytest.fail(f"cannot mount a tmpfs on {path}: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        # Lazily, so that a process still holding a file there cannot keep the mount.
+        if mounted(path):
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)
+        assert not mounted(path), f"{path} is still mounted"
+
+
+def fill(path: Path) -> int:
+    """Writes `path` until the filesystem refuses another byte; returns its size."""
+    written = 0
+    with open(path, "wb", buffering=0) as filler:
+        for chunk in (1 << 20, 1 << 12, 1):
+            block = b"\0" * chunk
+            while True:
+                try:
+                    filler.write(block)
+                    written += chunk
+                except OSError as error:
+                    assert error.errno in (errno.ENOSPC, errno.EDQUOT), error
+                    break
+    return written

@@ -2,56 +2,33 @@
 the last byte by a file of the test's own.
 
 Uploads that no longer fit answer 507 {"error"} and leave no file behind (not even the hidden
-partial one); message writes answer 503 {"error"} over REST and an ERROR with the nonce over
-the WebSocket; reads keep answering; the database passes PRAGMA integrity_check; and once the
-space is freed every write succeeds again on the same processes. The mount is removed
-afterwards whatever happens. ~20 s."""
+partial one), and once the space is freed they are taken again — on either backend. On
+SQLite, whose database is in DATA_DIR, message writes answer 503 {"error"} over REST and an
+ERROR with the nonce over the WebSocket; reads keep answering; the database passes PRAGMA
+integrity_check; and once the space is freed every write succeeds again on the same processes.
+On PostgreSQL the database is elsewhere, so messages are still stored while DATA_DIR is full;
+test_faults_disk_postgres.py fills the database's own disk. The mount is removed afterwards
+whatever happens. ~20 s."""
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import sqlite3
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 import database
 import helpers
-from faults_helpers import db_file, group_with_messages, integrity, new_user, own_stack, request
+from faults_helpers import db_file, fill, group_with_messages, integrity, new_user, own_stack, request, small_filesystem
 from stream_helpers import P2Client
 from ws_helpers import run
-
-pytestmark = database.sqlite_only
 
 SIZE = "48m"
 
 
-def mounted(path: Path) -> bool:
-    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def small_disk():
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    path = Path(tempfile.mkdtemp(prefix="msgr-disk-"))
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(path)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        path.rmdir()
-        pytest.fail(f"cannot mount a tmpfs on {path}: {result.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        # Lazily, so that a process still holding a file there cannot keep the mount.
-        if mounted(path):
-            subprocess.run(["umount", "-l", str(path)], check=False)
-        shutil.rmtree(path, ignore_errors=True)
-        assert not mounted(path), f"{path} is still mounted"
+    yield from small_filesystem(SIZE, "msgr-disk-")
 
 
 @pytest.fixture(scope="module")
@@ -59,27 +36,41 @@ def stack(small_disk):
     yield from own_stack(data_dir=small_disk)
 
 
-def fill(path: Path) -> int:
-    """Writes `path` until the filesystem refuses another byte; returns its size."""
-    written = 0
-    with open(path, "wb", buffering=0) as filler:
-        for chunk in (1 << 20, 1 << 12, 1):
-            block = b"\0" * chunk
-            while True:
-                try:
-                    filler.write(block)
-                    written += chunk
-                except OSError as error:
-                    assert error.errno in (errno.ENOSPC, errno.EDQUOT), error
-                    break
-    return written
-
-
 def all_upload_files(stack) -> list[str]:
     return sorted(os.listdir(stack.uploads_dir))
 
 
-def test_full_disk_refuses_uploads_and_writes_cleanly_and_recovers_when_space_is_freed(stack):
+def upload(stack, user):
+    return request(stack, "POST", "/upload?v=2", user.token,
+                   files={"file": ("big.bin", os.urandom(2 << 20), "application/octet-stream")})
+
+
+def test_full_disk_refuses_uploads_without_leftovers_and_takes_them_when_space_is_freed(stack):
+    owner, member = new_user(stack, "uo"), new_user(stack, "um")
+    chat_id, _ = group_with_messages(stack, owner, member)
+    pids = stack.child_pids()
+    uploads_before = all_upload_files(stack)
+    filler = stack.data_dir / "filler.bin"
+    fill(filler)
+    try:
+        # An upload that does not fit: 507, nothing left in uploads/ (hidden files included).
+        helpers.assert_error(upload(stack, owner), 507, 413)
+        assert all_upload_files(stack) == uploads_before
+        if database.ON_POSTGRES:
+            # The database is not on this disk: messages are still stored.
+            helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
+                                    json={"content": "the database has room"}))
+    finally:
+        filler.unlink()
+
+    receipt = helpers.ok_json(upload(stack, owner))
+    assert receipt["size_bytes"] == 2 << 20
+    assert len(all_upload_files(stack)) == len(uploads_before) + 1
+    assert stack.child_pids() == pids, "a process was restarted"
+
+
+@database.sqlite_only
+def test_full_disk_refuses_writes_cleanly_and_recovers_when_space_is_freed(stack):
     owner, member = new_user(stack, "do"), new_user(stack, "dm")
     chat_id, _ = group_with_messages(stack, owner, member)
     pids = stack.child_pids()
@@ -92,16 +83,9 @@ def test_full_disk_refuses_uploads_and_writes_cleanly_and_recovers_when_space_is
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             connection.close()
-        uploads_before = all_upload_files(stack)
         filler = stack.data_dir / "filler.bin"
         fill(filler)
         try:
-            # An upload that does not fit: 507, nothing left in uploads/ (hidden files included).
-            response = request(stack, "POST", "/upload?v=2", owner.token,
-                               files={"file": ("big.bin", os.urandom(2 << 20), "application/octet-stream")})
-            body = helpers.assert_error(response, 507, 413)
-            assert all_upload_files(stack) == uploads_before
-
             # REST message writes: 503 {"error"} (none half there: checked below).
             refused = []
             for index in range(20):
@@ -140,9 +124,6 @@ def test_full_disk_refuses_uploads_and_writes_cleanly_and_recovers_when_space_is
         message = helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
                                           json={"content": "after the disk was freed"}))
         helpers.ok_json(request(stack, "PATCH", "/users/me", member.token, json={"display_name": "freed"}))
-        receipt = helpers.ok_json(request(stack, "POST", "/upload?v=2", owner.token,
-                                          files={"file": ("big.bin", os.urandom(2 << 20), "application/octet-stream")}))
-        assert receipt["size_bytes"] == 2 << 20
         await ws.send({"chat_id": chat_id, "content": "ws after", "nonce": "disk-after"})
         frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR"), timeout=15)
         assert frame["op"] == "ACK" and frame["d"]["nonce"] == "disk-after", frame
@@ -155,4 +136,3 @@ def test_full_disk_refuses_uploads_and_writes_cleanly_and_recovers_when_space_is
     assert [m["content"] for m in page["messages"]] == ["seed 0", "seed 1", "after the disk was freed", "ws after"]
     assert page["messages"][2]["id"] == message["id"]
     assert integrity(stack) == ("ok", [])
-    assert len(all_upload_files(stack)) == 1

@@ -11,7 +11,7 @@ A relay that misses a NOTIFY still catches up from the event stream: a message c
 outside the apps, with the Store's own statements but no NOTIFY and no datagram, reaches a
 connected protocol-2 socket and a resumed one within 2 s (the relay's 250 ms poll), once the
 relay's LISTEN connection has settled (one that reconnects wakes the relay once) and our own
-LISTEN has heard nothing. ~10 s."""
+LISTEN has heard nothing. ~5 s."""
 
 from __future__ import annotations
 
