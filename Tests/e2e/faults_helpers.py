@@ -166,3 +166,16 @@ def fill(path: Path) -> int:
                     assert error.errno in (errno.ENOSPC, errno.EDQUOT), error
                     break
     return written
+
+
+async def writes_succeed_again(stack, owner, member, chat_id: int, ws, nonce: str) -> tuple[dict, dict]:
+    """After a fault has passed, on the same processes: a REST message by `owner`, a profile
+    change by `member` and a WS send with `nonce` on `ws` (a P2Client of the chat's). The
+    message's JSON and the send's ACK frame."""
+    message = helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
+                                      json={"content": "after the disk was freed"}))
+    helpers.ok_json(request(stack, "PATCH", "/users/me", member.token, json={"display_name": "freed"}))
+    await ws.send({"chat_id": chat_id, "content": "ws after", "nonce": nonce})
+    frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR"), timeout=15)
+    assert frame["op"] == "ACK" and frame["d"]["nonce"] == nonce, frame
+    return message, frame

@@ -19,7 +19,8 @@ import pytest
 
 import database
 import helpers
-from faults_helpers import db_file, fill, group_with_messages, integrity, new_user, own_stack, request, small_filesystem
+from faults_helpers import (db_file, fill, group_with_messages, integrity, new_user, own_stack, request,
+                           small_filesystem, writes_succeed_again)
 from stream_helpers import P2Client
 from ws_helpers import run
 
@@ -121,12 +122,7 @@ def test_full_disk_refuses_writes_cleanly_and_recovers_when_space_is_freed(stack
             filler.unlink()
 
         # Space is back: every write kind succeeds, on the same processes.
-        message = helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
-                                          json={"content": "after the disk was freed"}))
-        helpers.ok_json(request(stack, "PATCH", "/users/me", member.token, json={"display_name": "freed"}))
-        await ws.send({"chat_id": chat_id, "content": "ws after", "nonce": "disk-after"})
-        frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR"), timeout=15)
-        assert frame["op"] == "ACK" and frame["d"]["nonce"] == "disk-after", frame
+        message, _ = await writes_succeed_again(stack, owner, member, chat_id, ws, "disk-after")
         await ws.close()
         return message
 

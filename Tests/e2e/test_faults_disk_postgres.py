@@ -23,7 +23,8 @@ import pytest
 
 import database
 import helpers
-from faults_helpers import fill, group_with_messages, integrity, new_user, own_stack, request, small_filesystem
+from faults_helpers import (fill, group_with_messages, integrity, new_user, own_stack, request, small_filesystem,
+                           writes_succeed_again)
 from stream_helpers import P2Client
 from ws_helpers import run
 
@@ -152,12 +153,7 @@ def test_full_database_disk_refuses_writes_cleanly_keeps_what_it_acknowledged_an
             filler.unlink()
 
         # Space is back: every write kind succeeds, on the same processes.
-        after = helpers.ok_json(request(stack, "POST", f"/chats/{chat_id}/messages", owner.token,
-                                        json={"content": "after the disk was freed"}))
-        helpers.ok_json(request(stack, "PATCH", "/users/me", member.token, json={"display_name": "freed"}))
-        await ws.send({"chat_id": chat_id, "content": "ws after", "nonce": "pgdisk-after"})
-        frame, _ = await ws.recv_until(lambda f: f.get("op") in ("ACK", "ERROR"), timeout=15)
-        assert frame["op"] == "ACK" and frame["d"]["nonce"] == "pgdisk-after", frame
+        after, frame = await writes_succeed_again(stack, owner, member, chat_id, ws, "pgdisk-after")
 
         # The member's socket got every acknowledged message, in order, and nothing refused.
         delivered = [f["d"]["id"] for f in await watcher.events_through(database.head_seq(stack), timeout=15)

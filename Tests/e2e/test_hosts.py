@@ -36,7 +36,7 @@ import openapi_check
 from helpers import Api, ok_json, wait_for
 from stream_helpers import P2Client, visible_events
 from test_deploy import NGINX, stock_nginx_copy
-from test_instances import direct, is_message, is_presence, is_typing, open_on, presence_of, relay_of, until
+from test_instances import assert_each_saw_all_it_may_see, direct, is_message, is_presence, is_typing, open_on, presence_of, relay_of, until
 from ws_helpers import refused_status, run
 
 pytestmark = pytest.mark.skipif(not database.ON_POSTGRES, reason="PostgreSQL only (E2E_BACKEND=postgres): "
@@ -234,11 +234,7 @@ def test_a_client_on_host_as_relay_gets_what_was_sent_through_host_b(hosts, fron
                 await until(a, is_message(f"rest B {index}"), what="the REST message sent through host B")
                 latencies.append(time.monotonic() - started)
                 await until(b, is_message(f"rest B {index}"), what="the REST message")
-            for client, user in ((a, alice), (b, bob)):
-                await client.expect_silence(0.5)
-                seen = [f["seq"] for f in client.seen]
-                wanted = [seq for seq in visible_events(front, user.id, client.ready_seq) if seq <= client.last]
-                assert seen == wanted, (client.label, seen, wanted)
+            await assert_each_saw_all_it_may_see(front, ((a, alice), (b, bob)))
         finally:
             await a.close()
             await b.close()

@@ -101,6 +101,16 @@ async def until(client: P2Client, predicate: Callable[[Any], bool], timeout: flo
             return frame
 
 
+async def assert_each_saw_all_it_may_see(stack, clients) -> None:
+    """Each (P2Client, user) of `clients`, once quiet, saw every event up to its last that the
+    database says its user may see: none missing (P2Client itself checks they came in order)."""
+    for client, user in clients:
+        await client.expect_silence(0.5)
+        seen = [f["seq"] for f in client.seen]
+        wanted = [seq for seq in visible_events(stack, user.id, client.ready_seq) if seq <= client.last]
+        assert seen == wanted, (client.label, seen, wanted)
+
+
 async def none_within(client: P2Client, predicate: Callable[[Any], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
@@ -206,12 +216,7 @@ def test_a_message_reaches_the_other_relay_whichever_way_it_was_sent(multi, api)
                 api.send(alice.token, chat_id, f"rest {index}")
                 await until(a, is_message(f"rest {index}"), what="the REST message")
                 await until(b, is_message(f"rest {index}"), what="the REST message")
-            # Every event each saw was in order (P2Client checks) and none is missing.
-            for client, user in ((a, alice), (b, bob)):
-                await client.expect_silence(0.5)
-                seen = [f["seq"] for f in client.seen]
-                wanted = [seq for seq in visible_events(multi, user.id, client.ready_seq) if seq <= client.last]
-                assert seen == wanted, (client.label, seen, wanted)
+            await assert_each_saw_all_it_may_see(multi, ((a, alice), (b, bob)))
         finally:
             await a.close()
             await b.close()

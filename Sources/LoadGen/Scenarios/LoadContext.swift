@@ -64,8 +64,10 @@ struct LoadContext {
 
     /// After the load stops: waits (at most `seconds`) until nothing is `outstanding`, so the
     /// answers to the last sends arrive and their sockets close cleanly; what is still
-    /// outstanding then is the scenario's to count as lost.
-    func drain(seconds: Double = 3, outstanding: () throws -> Int) rethrows {
+    /// outstanding then is the scenario's to count as lost. The relay answers every send
+    /// within its busy timeout (5 s) of arriving, with ERROR if need be: 10 s leaves a round's
+    /// time beyond that, so that an overloaded backend's late answers are not counted lost.
+    func drain(seconds: Double = 10, outstanding: () throws -> Int) rethrows {
         let deadline = monotonicNanos() + seconds.nanoseconds
         while try outstanding() > 0, monotonicNanos() < deadline { sleepSeconds(0.05) }
     }
