@@ -105,6 +105,16 @@ import Testing
         #expect(try store.latestSeq() == 5)
     }
 
+    @Test func pruningReadsOnlyTheOldestBatch() throws {
+        let direct = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
+        for index in 0..<4 { _ = try store.send("m\(index)", from: alice.id, to: direct) }
+        // An old event behind recent ones (a clock stepped back) is beyond the batch read.
+        try store.database.execute("UPDATE events SET created_at = '2000-01-01T00:00:00Z' WHERE seq = 5")
+        #expect(try store.pruneEvents(olderThan: 86_400, limit: 2) == 0)
+        #expect(try all().map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(try store.pruneEvents(olderThan: 86_400, limit: 5) == 5)
+    }
+
     @Test func theHeadSurvivesPruningEverything() throws {
         let direct = try store.initiateDirectChat(userID: alice.id, peerID: bob.id).chatID
         _ = try store.send("m", from: alice.id, to: direct)
