@@ -9,6 +9,7 @@ signal(SIGPIPE, SIG_IGN)
 let signals = SignalWaiter([SIGTERM, SIGINT])
 
 do {
+    try configuration.checkRelayInstance()
     HeapTrimmer.start()
     let server = try RelayServer(configuration: configuration, limits: RelayLimits(), logger: logger,
                                  metrics: MetricsExport())

@@ -73,6 +73,11 @@ final class TemporaryDirectory {
         #expect(hostB.relaySockets.map(\.path) == [run + "/relay-3.sock", run + "/relay-4.sock"])
         #expect(hostB.notifySocketPaths() == [run + "/notify-3.sock", run + "/notify-4.sock"])
         #expect(hostB.notifySocketPaths(exceptRelay: 3) == [run + "/notify-4.sock"])
+        try hostB.checkRelayInstance()
+        #expect(throws: ConfigurationError.self) {
+            try configuration(["RELAY_INSTANCES": "4", "LOCAL_RELAYS": "3-4", "INSTANCE": "1"]).checkRelayInstance()
+        }
+        try configuration(["RELAY_INSTANCES": "2", "INSTANCE": "2"]).checkRelayInstance()
         let one = try configuration(["RELAY_INSTANCES": "2", "LOCAL_RELAYS": "2"])
         #expect(one.localRelays == 2...2)
         for bad in ["0", "3", "2-1", "1-3", "1-", "-2", "a", "1-2-3"] {

@@ -94,6 +94,16 @@ public struct Configuration: Sendable {
         localRelays.filter { $0 != ownInstance }.map { socketPath("notify", instance: $0) }
     }
 
+    /// A relay's own `INSTANCE` must be one of this host's (`LOCAL_RELAYS`): its host's FCGIApp
+    /// neither probes nor notifies any other, and a second relay with a number another host
+    /// uses would share that one's presence. (An FCGIApp's `INSTANCE` counts FCGIApps.)
+    public func checkRelayInstance() throws(ConfigurationError) {
+        guard localRelays.contains(instance) else {
+            throw ConfigurationError("INSTANCE \(instance) is not one of this host's relays: LOCAL_RELAYS is "
+                                     + "\(localRelays.lowerBound)-\(localRelays.upperBound)")
+        }
+    }
+
     /// Instance 1 keeps the single-instance names (`relay.sock`); instance n is `relay-n.sock`.
     private func socketPath(_ name: String, instance: Int) -> String {
         runDirectory + (instance == 1 ? "/\(name).sock" : "/\(name)-\(instance).sock")
