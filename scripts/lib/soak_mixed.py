@@ -107,16 +107,15 @@ class Soak:
         """The window `t` falls in: 0, 1, … after the warm-up, -1 during it."""
         return int((t - self.measured) // self.args.window_seconds) if t >= self.measured else WARMUP
 
-    def record(self, op, started, ok, detail=""):
+    def record(self, op, started, ok, detail="", seconds=None):
+        """An operation that began at `started`: its latency (until now, or `seconds`), or its error."""
         if ok:
-            self.latency.setdefault((self.window(started), op), []).append(time.monotonic() - started)
+            self.latency.setdefault((self.window(started), op), []).append(
+                time.monotonic() - started if seconds is None else seconds)
         else:
             self.errors[op] = self.errors.get(op, 0) + 1
             if len(self.error_samples) < 20:
                 self.error_samples.append(f"{op}: {detail}"[:300])
-
-    def record_part(self, op, started, seconds):
-        self.latency.setdefault((self.window(started), op), []).append(seconds)
 
     # --- setup ---------------------------------------------------------------------------
     def login(self, name):
@@ -239,9 +238,9 @@ class Soak:
                     assert got == expected, f"resume from {since}: {len(got)} of {len(expected)} events"
                     self.record("reconnect + resume (WS)", started, True)
                     # Where its time went, shown beside it (not judged on their own).
-                    self.record_part(RESUME_PARTS[0], started, at_ready - started)
-                    self.record_part(RESUME_PARTS[1], started, at_listed - at_ready)
-                    self.record_part(RESUME_PARTS[2], started, time.monotonic() - at_listed)
+                    self.record(RESUME_PARTS[0], started, True, seconds=at_ready - started)
+                    self.record(RESUME_PARTS[1], started, True, seconds=at_listed - at_ready)
+                    self.record(RESUME_PARTS[2], started, True, seconds=time.monotonic() - at_listed)
                     since = head
                     await asyncio.sleep(every_seconds)
             except Exception as error:  # noqa: BLE001
@@ -327,10 +326,11 @@ def report(soak, loadgen):
     complete = int(args.minutes * 60 // args.window_seconds)
     windows = sorted({w for w, _ in soak.latency if w < complete})
     # Each operation, with the parts of the reconnect + resume (shown, not judged) after it.
-    ops = sorted({op for _, op in soak.latency} - set(RESUME_PARTS))
+    timed = {op for _, op in soak.latency}
+    ops = sorted(timed - set(RESUME_PARTS))
     if "reconnect + resume (WS)" in ops:
         at = ops.index("reconnect + resume (WS)") + 1
-        ops[at:at] = [op for op in RESUME_PARTS if any(o == op for _, o in soak.latency)]
+        ops[at:at] = [op for op in RESUME_PARTS if op in timed]
     warmup = f" after {args.warmup_seconds / 60:g} minutes of warm-up" if args.warmup_seconds else ""
     lines = [f"Soak: {args.minutes:g} minutes{warmup}, windows of {args.window_seconds / 60:g} minutes; "
              "every comparison is of the measured windows (the warm-up's column is shown, not judged).", ""]
