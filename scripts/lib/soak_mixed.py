@@ -64,6 +64,16 @@ def rss_parts_kb(pid):
     return parts
 
 
+def cpu_seconds(pid):
+    """User and system CPU time `pid` has used."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def fds(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -102,6 +112,7 @@ class Soak:
         self.error_samples = []
         self.samples = []     # dicts
         self.pids_seen = {}
+        self.newest_id = None  # the newest message the probe had acknowledged
 
     def window(self, t):
         """The window `t` falls in: 0, 1, … after the warm-up, -1 during it."""
@@ -173,9 +184,11 @@ class Soak:
         return self.rest(method, f"/chats/{self.chat_id}/messages/{mid}/reactions/{emoji}", member["token"], (204,))
 
     def read_marker(self, n):
+        """A member reads up to the newest message, as a client showing the chat does: the
+        marker moves (a READ event to every member) and the unread counts stay small."""
         member = self.members[n % len(self.members)]
         return self.rest("POST", f"/chats/{self.chat_id}/read", member["token"], (200,),
-                         json={"message_id": self.targets[-1]})
+                         json={"message_id": self.newest_id or self.targets[-1]})
 
     def rest_read(self, n):
         if n % 2:
@@ -205,6 +218,8 @@ class Soak:
                             if frame.get("op") in ("ACK", "ERROR") and frame["d"].get("nonce") == nonce:
                                 break
                         self.record("send → ACK (WS)", started, frame["op"] == "ACK", json.dumps(frame)[:200])
+                        if frame["op"] == "ACK":
+                            self.newest_id = frame["d"]["id"]
                         await asyncio.sleep(max(0, interval - (time.monotonic() - started)))
             except Exception as error:  # noqa: BLE001
                 self.record("send → ACK (WS)", time.monotonic(), False, repr(error))
@@ -273,10 +288,16 @@ class Soak:
 
     async def sampler(self):
         wal = os.path.join(self.args.data_dir, "messenger.db-wal")
+        cpu_before = {}   # name -> (time, CPU seconds) at the sample before
         while True:
             now = time.monotonic()
             sample = {"t": round(now - self.start, 1), "window": self.window(now)}
             for name, pids in processes(self.args.pids_from).items():
+                # The share of one core each process used since the sample before.
+                cpu = sum(cpu_seconds(p) for p in pids)
+                then, used = cpu_before.get(name, (None, 0.0))
+                sample[f"{name}_cpu_pct"] = 100 * (cpu - used) / (now - then) if then and cpu >= used else None
+                cpu_before[name] = (now, cpu)
                 parts = [rss_parts_kb(p) for p in pids]
                 sample[f"{name}_rss_kb"] = sum(part["VmRSS"] for part in parts)
                 for key, label in (("RssAnon", "anon"), ("RssFile", "file"), ("RssShmem", "shmem")):
@@ -353,22 +374,28 @@ def report(soak, loadgen):
         if op not in RESUME_PARTS:
             verdicts.append((f"p99 of {op}: last window ≤ 1.5 × first", ratio is not None and ratio <= 1.5,
                              f"{ratio:.2f}" if ratio else "n/a"))
-    lines += ["", "RSS in MB, and its parts: anonymous / mapped files / shared memory.", "",
-              "| t (s) | FCGIApp RSS | anon / file / shmem | heap in use | of it SQLite | fds | WSRelay RSS "
-              "| anon / file / shmem | heap in use | of it SQLite | fds | nginx workers RSS | fds | WAL MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "RSS in MB, and its parts: anonymous / mapped files / shared memory; CPU in % of one core"
+              " since the sample before.", "",
+              "| t (s) | FCGIApp RSS | anon / file / shmem | heap in use | of it SQLite | fds | CPU | WSRelay RSS "
+              "| anon / file / shmem | heap in use | of it SQLite | fds | CPU | nginx workers RSS | fds | CPU | WAL MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def parts(sample, name):
         return " / ".join(f"{sample.get(f'{name}_{label}_kb', 0) / 1024:.1f}" for label in ("anon", "file", "shmem"))
+
+    def cpu(sample, name):
+        value = sample.get(f"{name}_cpu_pct")
+        return "—" if value is None else f"{value:.0f}"
     step = max(1, len(soak.samples) // 20)
     for sample in soak.samples[::step] + ([soak.samples[-1]] if (len(soak.samples) - 1) % step else []):
         lines.append(f"| {sample['t']:.0f} | {sample['FCGIApp_rss_kb'] / 1024:.1f} | {parts(sample, 'FCGIApp')} | "
                      f"{sample['FCGIApp_heap_in_use_bytes'] / 1048576:.1f} | "
-                     f"{sample['FCGIApp_sqlite_bytes'] / 1048576:.1f} | {sample['FCGIApp_fds']} | "
+                     f"{sample['FCGIApp_sqlite_bytes'] / 1048576:.1f} | {sample['FCGIApp_fds']} | {cpu(sample, 'FCGIApp')} | "
                      f"{sample['WSRelay_rss_kb'] / 1024:.1f} | {parts(sample, 'WSRelay')} | "
                      f"{sample['WSRelay_heap_in_use_bytes'] / 1048576:.1f} | "
-                     f"{sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | {sample['WSRelay_fds']} | "
-                     f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {sample['wal_bytes'] / 1048576:.1f} |")
+                     f"{sample['WSRelay_sqlite_bytes'] / 1048576:.1f} | {sample['WSRelay_fds']} | {cpu(sample, 'WSRelay')} | "
+                     f"{sample['nginx_rss_kb'] / 1024:.1f} | {sample['nginx_fds']} | {cpu(sample, 'nginx')} | "
+                     f"{sample['wal_bytes'] / 1048576:.1f} |")
     # Flat after warm-up: the last measured window's mean against the first's (without a
     # warm-up of its own, the first window is the warm-up's).
     def mean_of(key, window):
